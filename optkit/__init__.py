@@ -1,0 +1,43 @@
+"""optkit: gradient-based optimizers written once, run on NumPy, Numba and CuPy.
+
+>>> import numpy as np, optkit as ok
+>>> w = np.array([3.0, -4.0])
+>>> opt = ok.Adam(w, lr=0.1)
+>>> for _ in range(200):
+...     _ = opt.step(2 * w)               # minimize ||w||^2
+>>> bool(np.abs(w).max() < 0.05)
+True
+"""
+
+from optkit._backend import backends, get_backend, set_backend, use_backend
+from optkit._version import __version__
+from optkit.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    DeltaBarDelta,
+    NAdam,
+    Optimizer,
+    RMSprop,
+)
+from optkit.params import FlatParams
+from optkit.rules import rule
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "DeltaBarDelta",
+    "FlatParams",
+    "NAdam",
+    "Optimizer",
+    "RMSprop",
+    "__version__",
+    "backends",
+    "get_backend",
+    "rule",
+    "set_backend",
+    "use_backend",
+]

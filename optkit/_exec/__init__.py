@@ -1,0 +1,39 @@
+"""Executors: turn one element-wise rule into a step function for a backend.
+
+``kernel_for(backend, rule, array_hypers)`` returns a callable
+``kernel(p, g, states, hypers)`` that updates ``p`` and every array of ``states`` in
+place. ``hypers`` maps each of the rule's hyperparameter names to a value already
+cast by :func:`cast_hypers` (scalars in the parameter's dtype, or arrays
+broadcastable to the parameter). Kernels are built once and kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optkit.rules import Rule
+
+
+def _module(backend: str):
+    if backend in ("numpy", "array_api"):
+        from optkit._exec import array_api as mod
+    elif backend == "numba":
+        from optkit._exec import numba as mod
+    elif backend == "cupy":
+        try:
+            from optkit._exec import cupy as mod
+        except ImportError as exc:
+            raise NotImplementedError(f"the cupy executor is not available: {exc}") from exc
+    else:
+        raise ValueError(f"no executor for backend {backend!r}")
+    return mod
+
+
+def kernel_for(backend: str, rule: Rule, array_hypers: frozenset[str]):
+    """The (cached) step function of ``rule`` on ``backend``."""
+    return _module(backend).kernel_for(rule, array_hypers)
+
+
+def cast_hypers(backend: str, hypers: dict[str, Any], param: Any) -> dict[str, Any]:
+    """Hyperparameters in the form ``backend``'s kernels take, for ``param``'s dtype."""
+    return _module(backend).cast_hypers(hypers, param)

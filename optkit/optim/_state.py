@@ -1,0 +1,94 @@
+"""Loading an optimizer's ``state_dict``: validate everything, then copy in place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from optkit.optim import _validate as V
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+
+
+def _like(value: Any, param: Any) -> Any:
+    """``value`` (a NumPy array or number) as an array of ``param``'s library/device."""
+    xp = array_api_compat.array_namespace(param)
+    if isinstance(value, np.ndarray) and type(param).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy.asarray(value)
+    return xp.asarray(value, device=array_api_compat.device(param))
+
+
+def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
+    """Check ``sd`` against ``opt`` (type, groups, names, shapes, dtypes); then load."""
+    if not isinstance(sd, Mapping) or "state" not in sd or "param_groups" not in sd:
+        raise ValueError("not an optimizer state_dict (missing 'state'/'param_groups')")
+    kind = sd.get("optimizer")
+    if kind is not None and kind != type(opt).__name__:
+        raise ValueError(f"state_dict is from {kind}, not {type(opt).__name__}")
+    groups = sd["param_groups"]
+    if len(groups) != len(opt.param_groups):
+        raise ValueError(
+            f"state_dict has {len(groups)} parameter groups, optimizer has "
+            f"{len(opt.param_groups)}"
+        )
+    params = {}
+    for i, (saved, group) in enumerate(zip(groups, opt.param_groups)):
+        if list(saved["names"]) != list(group["names"]):
+            raise ValueError(
+                f"group {i}: state_dict names {list(saved['names'])} differ "
+                f"from the optimizer's {list(group['names'])}"
+            )
+        params.update(zip(group["names"], group["params"]))
+    unknown = [n for n in sd["state"] if n not in params]
+    if unknown:
+        raise ValueError(f"state_dict has state for unknown parameters {unknown}")
+    for name, entries in sd["state"].items():
+        p = params[name]
+        for key, value in entries.items():
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"state {name!r}.{key} has shape {tuple(value.shape)}, "
+                    f"parameter has {tuple(p.shape)}"
+                )
+            if _dtype_name(value.dtype) != _dtype_name(p.dtype):
+                raise TypeError(
+                    f"state {name!r}.{key} has dtype {value.dtype}, parameter has {p.dtype}"
+                )
+    new_values = []
+    for saved, group in zip(groups, opt.param_groups):
+        values = {}
+        for k in opt.defaults:
+            if k not in saved:
+                continue
+            values[k] = _merge_hyper(group[k], saved[k], group["params"][0])
+            opt._check(k, values[k])
+        new_values.append(values)
+    # ---- everything checked: now write
+    opt.state.clear()
+    for name, entries in sd["state"].items():
+        opt.state[name] = {k: _like(v, params[name]) for k, v in entries.items()}
+    for group, values in zip(opt.param_groups, new_values):
+        group.update(values)
+    opt.group_state[:] = [dict(gs) for gs in sd.get("group_state", [{}] * len(groups))]
+    opt._step_count = int(sd.get("step", 0))
+
+
+def _merge_hyper(current: Any, saved: Any, param: Any) -> Any:
+    """The value to restore: schedules keep their object (loading their state),
+    arrays come back on the parameter's library, numbers as they were saved."""
+    if isinstance(current, tuple):
+        return tuple(_merge_hyper(c, s, param) for c, s in zip(current, saved))
+    if callable(current):
+        if saved is not None and hasattr(current, "load_state_dict"):
+            current.load_state_dict(saved)
+        return current
+    if V.is_array(saved) or hasattr(saved, "shape"):
+        return _like(saved, param) if V.is_array(saved) else saved
+    return saved

@@ -1,0 +1,286 @@
+"""The optimizer base class: parameter groups, state, validation, dispatch.
+
+It holds no math and no backend branches. A subclass names its hyperparameters
+and their checks, picks a rule from :mod:`optkit.rules` for a group's values, and
+turns those values into the rule's host scalars once per step. The backend, the
+array namespace and the kernels are resolved once per group and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import array_api_compat
+import numpy as np
+
+from optkit import _exec
+from optkit._backend import resolve_backend
+from optkit.optim import _validate as V
+from optkit.params import FlatParams, ParamTree, check_grad
+from optkit.rules import Rule
+
+__all__ = ["Optimizer"]
+
+_FORMAT = "optkit.optimizer/1"
+
+
+def _is_group_list(params: Any) -> bool:
+    return (
+        isinstance(params, Sequence)
+        and not isinstance(params, str)
+        and len(params) > 0
+        and all(isinstance(g, Mapping) and "params" in g for g in params)
+    )
+
+
+def _resolve(value: Any, t: int) -> Any:
+    """A hyperparameter's value at applied-step count ``t`` (schedules are called)."""
+    if callable(value):
+        return value(t)
+    if isinstance(value, tuple):
+        return tuple(_resolve(v, t) for v in value)
+    return value
+
+
+def _to_host(x: Any) -> Any:
+    """A backend-neutral copy: NumPy arrays for arrays of any library, numbers as is."""
+    if hasattr(x, "shape"):
+        if hasattr(x, "get"):  # CuPy
+            return x.get()
+        return np.asarray(
+            array_api_compat.to_device(x, "cpu") if not isinstance(x, np.ndarray) else x
+        ).copy()
+    return x
+
+
+class Optimizer:
+    """Base class of optkit's optimizers (torch-style groups, state and ``step``).
+
+    Subclasses set ``checks`` (``{hyperparameter: validator}``) and implement
+    :meth:`rule_for` and :meth:`host_hypers`; optionally :meth:`init_state`.
+    """
+
+    checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+
+    def __init__(
+        self, params: Any, defaults: dict[str, Any], *, backend: str | None = None
+    ):
+        self.defaults = dict(defaults)
+        for name, value in self.defaults.items():
+            self._check(name, value)
+        self._requested_backend = backend
+        self._grouped = _is_group_list(params)
+        groups = list(params) if self._grouped else [{"params": params}]
+        self.param_groups: list[dict[str, Any]] = []
+        self._trees: list[ParamTree] = []
+        self._backends = []
+        self.group_state: list[dict[str, Any]] = []
+        self.state: dict[str, dict[str, Any]] = {}
+        self._kernels: dict[tuple, Callable] = {}
+        self._step_count = 0
+        for given in groups:
+            self.add_param_group(given)
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a torch-style group ``{"params": ..., <hyperparameter>: value}``."""
+        unknown = [k for k in group if k != "params" and k not in self.defaults]
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter(s) {unknown} for "
+                f"{type(self).__name__}; known: {sorted(self.defaults)}"
+            )
+        index = len(self.param_groups)
+        prefix = f"{index}." if self._grouped or index > 0 else ""
+        tree = ParamTree.build(group["params"], prefix=prefix)
+        taken = {n for g in self.param_groups for n in g["names"]}
+        clash = [n for n in tree.names if n in taken]
+        if clash:
+            raise ValueError(f"parameter names {clash} appear in two groups")
+        values = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        for name, value in values.items():
+            if name in group:
+                self._check(name, value)
+            for pname, p in zip(tree.names, tree.arrays):
+                for v in value if isinstance(value, tuple) else (value,):
+                    V.broadcastable(name, v, pname, p)
+        if tree.flat is not None and any(
+            V.is_array(V.first_value(v)) for v in self._flat_values(values)
+        ):
+            raise ValueError(
+                "array-valued hyperparameters are not supported on a "
+                "FlatParams (its buffers mix arrays); use a dict of arrays"
+            )
+        backend = resolve_backend(self._requested_backend, tree.arrays[0])
+        for pname, p in zip(tree.names, tree.arrays):
+            if type(p) is not type(tree.arrays[0]):
+                raise TypeError(
+                    f"parameter {pname!r} is a {type(p).__module__}.{type(p).__name__} but "
+                    f"{tree.names[0]!r} is a {type(tree.arrays[0]).__module__}."
+                    f"{type(tree.arrays[0]).__name__}; one group holds one array library"
+                )
+        self.param_groups.append({"params": tree.arrays, "names": tree.names, **values})
+        self._trees.append(tree)
+        self._backends.append(backend)
+        self.group_state.append({})
+
+    @staticmethod
+    def _flat_values(values: dict[str, Any]):
+        for v in values.values():
+            yield from (v if isinstance(v, tuple) else (v,))
+
+    def _check(self, name: str, value: Any) -> None:
+        validator = self.checks.get(name)
+        if validator is not None:
+            validator(name, value)
+
+    @property
+    def backend(self) -> str:
+        """The backend of the first group (all groups, when they agree)."""
+        return self._backends[0].name
+
+    @property
+    def step_count(self) -> int:
+        """Number of applied steps so far."""
+        return self._step_count
+
+    # ------------------------------------------------------------------ subclass API
+    def rule_for(self, values: dict[str, Any]) -> Rule:
+        """The update rule for a group whose hyperparameters have ``values``."""
+        raise NotImplementedError
+
+    def host_hypers(
+        self, values: dict[str, Any], t: int, group_state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The rule's keyword arguments at step ``t`` (1-based), computed on the host."""
+        raise NotImplementedError
+
+    def init_state(self, name: str, param: Any, values: dict[str, Any]) -> Any:
+        """A fresh state array ``name`` for ``param`` (zeros unless overridden)."""
+        xp = array_api_compat.array_namespace(param)
+        return xp.zeros(
+            param.shape, dtype=param.dtype, device=array_api_compat.device(param)
+        )
+
+    # ------------------------------------------------------------------ stepping
+    def _match(self, grads: Any) -> list[list[Any]]:
+        """Gradients aligned with every group's arrays; all checks before any write."""
+        trees = self._trees
+        if len(trees) == 1:
+            per_group = [trees[0].match(grads)]
+        elif isinstance(grads, Mapping) and not isinstance(grads, FlatParams):
+            names = [n for t in trees for n in t.names]
+            missing = [n for n in names if n not in grads]
+            extra = [k for k in grads if k not in set(names)]
+            if missing or extra:
+                raise ValueError(
+                    f"gradients do not match parameters: missing {missing}, "
+                    f"unexpected {extra}"
+                )
+            per_group = [[grads[n] for n in t.names] for t in trees]
+        else:
+            if not isinstance(grads, Sequence) or len(grads) != len(trees):
+                raise ValueError(
+                    f"with {len(trees)} parameter groups, gradients must be a "
+                    f"list of {len(trees)} (one per group) or a dict by name"
+                )
+            per_group = [t.match(g) for t, g in zip(trees, grads)]
+        for tree, gs in zip(trees, per_group):
+            for name, p, g in zip(tree.names, tree.arrays, gs):
+                check_grad(name, p, g)
+        return per_group
+
+    def _values(self, group: dict[str, Any], t: int) -> dict[str, Any]:
+        return {k: _resolve(group[k], t) for k in self.defaults}
+
+    def _states(self, name: str, p: Any, rule: Rule, values: dict[str, Any]) -> tuple:
+        state = self.state.setdefault(name, {})
+        for s in rule.state:
+            if s not in state:
+                state[s] = self.init_state(s, p, values)
+        return tuple(state[s] for s in rule.state)
+
+    def _kernel(self, index: int, rule: Rule, mask: frozenset[str]) -> Callable:
+        key = (index, rule, mask)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = _exec.kernel_for(
+                self._backends[index].name, rule, mask
+            )
+        return kernel
+
+    def step(self, grads: Any) -> bool:
+        """Apply one update in place. ``grads`` mirrors the ``params`` structure.
+
+        Returns
+        -------
+        bool
+            True when the update was applied.
+        """
+        per_group = self._match(grads)
+        t = self._step_count + 1
+        for index, (group, grad_list) in enumerate(zip(self.param_groups, per_group)):
+            values = self._values(group, t - 1)
+            rule = self.rule_for(values)
+            host = self.host_hypers(values, t, self.group_state[index])
+            mask = frozenset(k for k, v in host.items() if V.is_array(v))
+            kernel = self._kernel(index, rule, mask)
+            backend = self._backends[index].name
+            cast: dict[Any, dict[str, Any]] = {}
+            for name, p, g in zip(group["names"], group["params"], grad_list):
+                states = self._states(name, p, rule, values)
+                hypers = cast.get(p.dtype)
+                if hypers is None or mask:
+                    hypers = cast[p.dtype] = _exec.cast_hypers(backend, host, p)
+                kernel(p, g, states, hypers)
+        self._step_count = t
+        return True
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict[str, Any]:
+        """Plain, backend-neutral data: NumPy arrays, numbers, names.
+
+        Schedules (callables) are stored by their ``state_dict()`` when they have one,
+        else as ``None`` (the current schedule is kept on load).
+        """
+        groups = []
+        for group in self.param_groups:
+            entry = {"names": list(group["names"])}
+            for k in self.defaults:
+                entry[k] = self._hyper_to_plain(group[k])
+            groups.append(entry)
+        return {
+            "format": _FORMAT,
+            "optimizer": type(self).__name__,
+            "step": self._step_count,
+            "state": {
+                n: {k: _to_host(a) for k, a in s.items()} for n, s in self.state.items()
+            },
+            "group_state": [
+                {k: _to_host(v) for k, v in gs.items()} for gs in self.group_state
+            ],
+            "param_groups": groups,
+        }
+
+    def _hyper_to_plain(self, value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(self._hyper_to_plain(v) for v in value)
+        if callable(value):
+            return value.state_dict() if hasattr(value, "state_dict") else None
+        return _to_host(value)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; names, shapes and dtypes are checked first."""
+        from optkit.optim._state import load_optimizer_state
+
+        load_optimizer_state(self, state_dict)
+
+    def __repr__(self) -> str:
+        lines = [
+            f"{type(self).__name__} (backend={self.backend!r}, step={self._step_count})"
+        ]
+        for i, group in enumerate(self.param_groups):
+            hp = ", ".join(f"{k}={group[k]!r}" for k in self.defaults)
+            lines.append(f"  group {i}: {len(group['params'])} arrays; {hp}")
+        return "\n".join(lines)
