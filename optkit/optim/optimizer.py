@@ -23,6 +23,7 @@ from optkit.rules import Rule
 __all__ = ["Optimizer"]
 
 _FORMAT = "optkit.optimizer/1"
+_NO_ARRAYS: frozenset[str] = frozenset()
 
 
 def _is_group_list(params: Any) -> bool:
@@ -192,7 +193,11 @@ class Optimizer:
         return per_group
 
     def _values(self, group: dict[str, Any], t: int) -> dict[str, Any]:
-        return {k: _resolve(group[k], t) for k in self.defaults}
+        values = {}
+        for k in self.defaults:
+            v = group[k]
+            values[k] = _resolve(v, t) if callable(v) or type(v) is tuple else v
+        return values
 
     def _states(self, name: str, p: Any, rule: Rule, values: dict[str, Any]) -> tuple:
         state = self.state.setdefault(name, {})
@@ -224,7 +229,8 @@ class Optimizer:
             values = self._values(group, t - 1)
             rule = self.rule_for(values)
             host = self.host_hypers(values, t, self.group_state[index])
-            mask = frozenset(k for k, v in host.items() if V.is_array(v))
+            arrays = [k for k, v in host.items() if type(v) is not float and V.is_array(v)]
+            mask = frozenset(arrays) if arrays else _NO_ARRAYS
             kernel = self._kernel(index, rule, mask)
             backend = self._backends[index].name
             cast: dict[Any, dict[str, Any]] = {}

@@ -58,7 +58,7 @@ class SGD(Optimizer):
     >>> for _ in range(3):
     ...     _ = opt.step(2 * w)          # gradient of ||w||^2
     >>> np.round(w, 4).tolist()
-    [0.2968, -0.5936]
+    [0.062, -0.124]
     """
 
     checks = {
