@@ -9,8 +9,10 @@
 True
 """
 
+from optkit import schedules
 from optkit._backend import backends, get_backend, set_backend, use_backend
 from optkit._version import __version__
+from optkit.errors import NonFiniteGradientError
 from optkit.optim import (
     SGD,
     Adagrad,
@@ -32,12 +34,14 @@ __all__ = [
     "DeltaBarDelta",
     "FlatParams",
     "NAdam",
+    "NonFiniteGradientError",
     "Optimizer",
     "RMSprop",
     "__version__",
     "backends",
     "get_backend",
     "rule",
+    "schedules",
     "set_backend",
     "use_backend",
 ]

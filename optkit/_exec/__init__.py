@@ -9,9 +9,16 @@ broadcastable to the parameter). Kernels are built once and kept.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from optkit.rules import Rule
+
+
+@functools.cache
+def executor(backend: str):
+    """The executor module of ``backend`` (``kernel_for``, ``cast_hypers``, ``all_finite``)."""
+    return _module(backend)
 
 
 def _module(backend: str):
@@ -31,9 +38,22 @@ def _module(backend: str):
 
 def kernel_for(backend: str, rule: Rule, array_hypers: frozenset[str]):
     """The (cached) step function of ``rule`` on ``backend``."""
-    return _module(backend).kernel_for(rule, array_hypers)
+    return executor(backend).kernel_for(rule, array_hypers)
 
 
 def cast_hypers(backend: str, hypers: dict[str, Any], param: Any) -> dict[str, Any]:
     """Hyperparameters in the form ``backend``'s kernels take, for ``param``'s dtype."""
-    return _module(backend).cast_hypers(hypers, param)
+    return executor(backend).cast_hypers(hypers, param)
+
+
+def all_finite(backend: str, g: Any) -> bool:
+    """True when ``g`` holds no NaN or infinity (one read of ``g``)."""
+    return executor(backend).all_finite(g)
+
+
+def count_nonfinite(g: Any) -> int:
+    """How many elements of ``g`` are NaN or infinite (reference path; for messages)."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(g)
+    return int(xp.sum(xp.astype(~xp.isfinite(g), xp.int64)))

@@ -49,3 +49,9 @@ def cast_hypers(hypers: dict[str, Any], param: Any) -> dict[str, Any]:
         else:
             out[name] = float(value)
     return out
+
+
+def all_finite(g: Any) -> bool:
+    """True when every element of ``g`` is finite (``xp.isfinite``, then ``xp.all``)."""
+    xp = array_api_compat.array_namespace(g)
+    return bool(xp.all(xp.isfinite(g)))

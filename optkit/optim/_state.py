@@ -78,6 +78,7 @@ def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
         group.update(values)
     opt.group_state[:] = [dict(gs) for gs in sd.get("group_state", [{}] * len(groups))]
     opt._step_count = int(sd.get("step", 0))
+    opt.skipped_steps = int(sd.get("skipped_steps", 0))
 
 
 def _merge_hyper(current: Any, saved: Any, param: Any) -> Any:

@@ -28,6 +28,9 @@ class Adagrad(Optimizer):
         δ, added outside the square root (torch convention).
     maximize : bool, default False
     backend : str, optional
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -71,6 +74,7 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -83,6 +87,7 @@ class Adagrad(Optimizer):
                 maximize=maximize,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
 
     def rule_for(self, values):

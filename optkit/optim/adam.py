@@ -44,6 +44,9 @@ class Adam(Optimizer):
     decoupled_weight_decay : bool, default False
         AdamW: θ ← θ(1 − ε·wd) instead of adding wd·θ to the gradient.
     backend : str, optional
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -91,6 +94,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -104,6 +108,7 @@ class Adam(Optimizer):
                 decoupled_weight_decay=decoupled_weight_decay,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
 
     def rule_for(self, values):
@@ -143,6 +148,7 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -154,4 +160,5 @@ class AdamW(Adam):
             maximize=maximize,
             decoupled_weight_decay=True,
             backend=backend,
+            nonfinite=nonfinite,
         )

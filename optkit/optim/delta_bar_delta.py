@@ -29,6 +29,9 @@ class DeltaBarDelta(Optimizer):
     weight_decay : float, default 0
     maximize : bool, default False
     backend : str, optional
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -76,6 +79,7 @@ class DeltaBarDelta(Optimizer):
         *,
         maximize: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -88,6 +92,7 @@ class DeltaBarDelta(Optimizer):
                 maximize=maximize,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
 
     def rule_for(self, values):

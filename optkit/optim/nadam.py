@@ -25,6 +25,9 @@ class NAdam(Optimizer):
     maximize : bool, default False
     decoupled_weight_decay : bool, default False
     backend : str, optional
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -73,6 +76,7 @@ class NAdam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -86,6 +90,7 @@ class NAdam(Optimizer):
                 decoupled_weight_decay=decoupled_weight_decay,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
 
     def rule_for(self, values):

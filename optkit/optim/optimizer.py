@@ -8,6 +8,7 @@ array namespace and the kernels are resolved once per group and reused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from optkit import _exec
 from optkit._backend import resolve_backend
+from optkit.errors import NonFiniteGradientError
 from optkit.optim import _validate as V
 from optkit.params import FlatParams, ParamTree, check_grad
 from optkit.rules import Rule
@@ -24,6 +26,7 @@ __all__ = ["Optimizer"]
 
 _FORMAT = "optkit.optimizer/1"
 _NO_ARRAYS: frozenset[str] = frozenset()
+_NONFINITE = ("raise", "skip", "propagate")
 
 
 def _is_group_list(params: Any) -> bool:
@@ -65,8 +68,19 @@ class Optimizer:
     checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
 
     def __init__(
-        self, params: Any, defaults: dict[str, Any], *, backend: str | None = None
+        self,
+        params: Any,
+        defaults: dict[str, Any],
+        *,
+        backend: str | None = None,
+        nonfinite: str = "raise",
     ):
+        if nonfinite not in _NONFINITE:
+            raise ValueError(
+                f"invalid nonfinite={nonfinite!r}: expected one of {_NONFINITE}"
+            )
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0
         self.defaults = dict(defaults)
         for name, value in self.defaults.items():
             self._check(name, value)
@@ -76,6 +90,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._trees: list[ParamTree] = []
         self._backends = []
+        self._executors = []
         self.group_state: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}
         self._kernels: dict[tuple, Callable] = {}
@@ -124,6 +139,7 @@ class Optimizer:
         self.param_groups.append({"params": tree.arrays, "names": tree.names, **values})
         self._trees.append(tree)
         self._backends.append(backend)
+        self._executors.append(_exec.executor(backend.name))
         self.group_state.append({})
 
     @staticmethod
@@ -192,6 +208,25 @@ class Optimizer:
                 check_grad(name, p, g)
         return per_group
 
+    def _grads_finite(self, per_group: list[list[Any]], t: int) -> bool:
+        """False (skip) or raise when a gradient holds NaN/inf; True when all finite."""
+        for index, (tree, grad_list) in enumerate(zip(self._trees, per_group)):
+            all_finite = self._executors[index].all_finite
+            for name, g in zip(tree.names, grad_list):
+                if all_finite(g):
+                    continue
+                if self.nonfinite == "skip":
+                    return False
+                if tree.flat is not None:  # name the view, not the buffer
+                    key = tree.keys[tree.names.index(name)]
+                    for view_name, (dtype, offset, shape) in tree.flat.layout.items():
+                        size = math.prod(shape)
+                        if dtype == key and not all_finite(g[offset : offset + size]):
+                            name, g = view_name, g[offset : offset + size]
+                            break
+                raise NonFiniteGradientError(name, t, _exec.count_nonfinite(g))
+        return True
+
     def _values(self, group: dict[str, Any], t: int) -> dict[str, Any]:
         values = {}
         for k in self.defaults:
@@ -221,10 +256,20 @@ class Optimizer:
         Returns
         -------
         bool
-            True when the update was applied.
+            True when the update was applied; False when it was skipped because a
+            gradient was not finite and ``nonfinite="skip"``.
+
+        Raises
+        ------
+        NonFiniteGradientError
+            With ``nonfinite="raise"`` (the default), naming the parameter, the step
+            and the number of non-finite values; nothing is modified.
         """
         per_group = self._match(grads)
         t = self._step_count + 1
+        if self.nonfinite != "propagate" and not self._grads_finite(per_group, t):
+            self.skipped_steps += 1
+            return False
         for index, (group, grad_list) in enumerate(zip(self.param_groups, per_group)):
             values = self._values(group, t - 1)
             rule = self.rule_for(values)
@@ -232,13 +277,13 @@ class Optimizer:
             arrays = [k for k, v in host.items() if type(v) is not float and V.is_array(v)]
             mask = frozenset(arrays) if arrays else _NO_ARRAYS
             kernel = self._kernel(index, rule, mask)
-            backend = self._backends[index].name
+            cast_hypers = self._executors[index].cast_hypers
             cast: dict[Any, dict[str, Any]] = {}
             for name, p, g in zip(group["names"], group["params"], grad_list):
                 states = self._states(name, p, rule, values)
                 hypers = cast.get(p.dtype)
                 if hypers is None or mask:
-                    hypers = cast[p.dtype] = _exec.cast_hypers(backend, host, p)
+                    hypers = cast[p.dtype] = cast_hypers(host, p)
                 kernel(p, g, states, hypers)
         self._step_count = t
         return True
@@ -260,6 +305,7 @@ class Optimizer:
             "format": _FORMAT,
             "optimizer": type(self).__name__,
             "step": self._step_count,
+            "skipped_steps": self.skipped_steps,
             "state": {
                 n: {k: _to_host(a) for k, a in s.items()} for n, s in self.state.items()
             },

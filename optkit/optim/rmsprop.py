@@ -29,6 +29,9 @@ class RMSprop(Optimizer):
     eps_in_sqrt : bool, default False
         :math:`\sqrt{v + \delta}` as in the lecture, optax and Keras.
     backend : str, optional
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -74,6 +77,7 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         eps_in_sqrt: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -88,6 +92,7 @@ class RMSprop(Optimizer):
                 eps_in_sqrt=eps_in_sqrt,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
 
     @staticmethod

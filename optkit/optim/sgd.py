@@ -31,6 +31,9 @@ class SGD(Optimizer):
         Ascend instead of descend.
     backend : str, optional
         ``"numpy"``, ``"numba"``, ``"cupy"``, ``"array_api"`` or ``"auto"``.
+    nonfinite : {"raise", "skip", "propagate"}, default "raise"
+        What a NaN/inf gradient does: raise (nothing modified), skip the step, or
+        apply it as torch does (see :meth:`optkit.Optimizer.step`).
 
     Notes
     -----
@@ -81,6 +84,7 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         backend: str | None = None,
+        nonfinite: str = "raise",
     ):
         super().__init__(
             params,
@@ -93,6 +97,7 @@ class SGD(Optimizer):
                 maximize=maximize,
             ),
             backend=backend,
+            nonfinite=nonfinite,
         )
         for group in self.param_groups:
             self._check_nesterov(group)

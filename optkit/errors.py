@@ -1,0 +1,22 @@
+"""Exceptions that optkit raises beyond the built-in ones."""
+
+from __future__ import annotations
+
+__all__ = ["NonFiniteGradientError"]
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """A gradient held NaN or infinity and the optimizer's ``nonfinite`` is ``"raise"``.
+
+    Nothing was modified. Attributes ``name`` (the parameter), ``step`` (the
+    applied-step count the update would have had, from 1) and ``count`` (how many
+    non-finite values).
+    """
+
+    def __init__(self, name: str, step: int, count: int):
+        self.name, self.step, self.count = name, step, count
+        super().__init__(
+            f"gradient for {name!r} has {count} non-finite value(s) (NaN or inf) at step "
+            f"{step}; nothing was updated. Pass nonfinite='skip' to skip such steps or "
+            f"'propagate' to apply them as torch does"
+        )
