@@ -1,0 +1,253 @@
+"""Schedules (TESTING C7) and their use on every optimizer hyperparameter."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import optkit as ok
+from optkit import schedules as S
+
+CLOSED_FORMS = [
+    (S.constant(0.3), lambda t: 0.3),
+    (S.linear(0.1, 0.001, 50), lambda t: 0.1 + (0.001 - 0.1) * min(t, 50) / 50),
+    (S.linear(0.5, 0.99, 20), lambda t: 0.5 + 0.49 * min(t, 20) / 20),
+    (S.exponential(0.2, 0.97), lambda t: 0.2 * 0.97**t),
+    (S.step(0.2, 7, 0.5), lambda t: 0.2 * 0.5 ** (t // 7)),
+    (
+        S.cosine(0.2, 30, 0.01),
+        lambda t: 0.01 + 0.095 * (1 + math.cos(math.pi * min(t, 30) / 30)),
+    ),
+]
+
+
+@pytest.mark.parametrize("schedule, closed", CLOSED_FORMS, ids=lambda x: repr(x)[:30])
+def test_schedule_equals_closed_form(schedule, closed):
+    for t in range(120):
+        assert schedule(t) == pytest.approx(closed(t), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("schedule, closed", CLOSED_FORMS, ids=lambda x: repr(x)[:30])
+def test_schedule_starts_at_start(schedule, closed):
+    assert schedule(0) == pytest.approx(closed(0), rel=0, abs=0)
+
+
+def test_linear_default_end_is_one_hundredth_and_clamps():
+    s = S.linear(2.0, steps=10)
+    assert s(10) == 0.02
+    assert s(11) == s(10_000) == 0.02
+
+
+def test_cosine_clamped_after_end():
+    s = S.cosine(1.0, steps=10, end=0.1)
+    assert s(10) == s(11) == s(500) == 0.1
+
+
+def test_join_hands_over_at_the_boundary_exactly():
+    first, second = S.constant(1.0), S.linear(0.5, 0.0, 10)
+    s = S.join([first, second], [5])
+    assert [s(t) for t in range(5)] == [1.0] * 5
+    assert s(5) == second(0) == 0.5
+    assert s(6) == second(1)
+    three = S.join([S.constant(1.0), S.constant(2.0), S.exponential(3.0, 0.5)], [2, 4])
+    assert [three(t) for t in range(7)] == [1.0, 1.0, 2.0, 2.0, 3.0, 1.5, 0.75]
+
+
+def test_warmup_then_schedule():
+    s = S.warmup(5, S.exponential(1.0, 0.9), start=0.5)
+    assert [s(t) for t in range(5)] == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9])
+    assert s(5) == 1.0
+    assert s(7) == pytest.approx(0.81)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: S.linear(0.1, 0.0, 0), "steps=0"),
+        (lambda: S.linear(0.1, 0.0), "steps="),
+        (lambda: S.cosine(0.1, -3), "steps=-3"),
+        (lambda: S.step(0.1, 0), "step_size=0"),
+        (lambda: S.exponential(0.1, 0.0), "gamma=0.0"),
+        (lambda: S.constant(float("nan")), "value=nan"),
+        (lambda: S.join([S.constant(1.0)], [3]), "boundaries=[3]"),
+        (lambda: S.join([S.constant(1.0), S.constant(2.0)], [0]), "boundaries[0]=0"),
+        (lambda: S.join([S.constant(1.0), 3.0], [2]), "schedules[1]"),
+        (lambda: S.warmup(0, S.constant(1.0)), "steps=0"),
+        (lambda: S.ReduceOnPlateau(0.1, factor=1.5), "factor=1.5"),
+        (lambda: S.ReduceOnPlateau(0.1, mode="avg"), "mode='avg'"),
+        (lambda: S.ReduceOnPlateau(0.1, patience=-1), "patience=-1"),
+    ],
+)
+def test_bad_arguments_name_the_culprit(make, message):
+    with pytest.raises((ValueError, TypeError)) as info:
+        make()
+    assert message in str(info.value)
+
+
+def test_negative_step_count_raises():
+    with pytest.raises(ValueError, match="t=-1"):
+        S.constant(1.0)(-1)
+
+
+# ---------------------------------------------------------------- ReduceOnPlateau
+def torch_plateau_reference(metrics, **kw):
+    """The values torch's ReduceLROnPlateau gives (live), or None without torch."""
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=kw.pop("start"))
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    values = []
+    for m in metrics:
+        sched.step(m)
+        values.append(opt.param_groups[0]["lr"])
+    return values
+
+
+PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.85, 0.9, 0.9, 0.9, 0.9, 0.7] + [
+    0.7
+] * 12
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(start=0.1, factor=0.5, patience=2),
+        dict(start=0.1, factor=0.5, patience=1, cooldown=2, min_value=0.01),
+        dict(start=0.1, factor=0.3, patience=0, mode="max", threshold=0.05),
+        dict(start=0.1, factor=0.5, patience=1, threshold_mode="abs", threshold=0.06),
+    ],
+)
+def test_reduce_on_plateau_matches_torch(kw):
+    torch_kw = {("min_lr" if k == "min_value" else k): v for k, v in kw.items()}
+    expected = torch_plateau_reference(PLATEAU_METRICS, **torch_kw)
+    ours = S.ReduceOnPlateau(**kw)
+    got = [ours.observe(m) for m in PLATEAU_METRICS]
+    assert got == pytest.approx(expected, rel=1e-15)
+    assert ours(0) == ours(999) == got[-1]
+
+
+def test_reduce_on_plateau_hand_trace():
+    s = S.ReduceOnPlateau(1.0, factor=0.5, patience=1, cooldown=1)
+    trace = [s.observe(m) for m in [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0]]
+    # bad 1 (keep), bad 2 -> halve + cooldown, cooldown obs, bad 1, bad 2 -> halve
+    assert trace == [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_reduce_on_plateau_rejects_nan_metric():
+    s = S.ReduceOnPlateau(1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        s.observe(float("nan"))
+
+
+def test_reduce_on_plateau_inside_join_and_state_round_trip(backend):
+    plateau = S.ReduceOnPlateau(0.1, factor=0.5, patience=0)
+    lr = S.join([S.linear(0.0, 0.1, 3), plateau], [3])
+    w = np.array([1.0, 2.0])
+    opt = ok.SGD(w, lr=lr, backend=backend)
+    opt.step(np.ones(2))  # lr(0) = 0: nothing moves
+    np.testing.assert_array_equal(w, [1.0, 2.0])
+    for _ in range(3):
+        opt.step(np.ones(2))
+    plateau.observe(1.0)
+    plateau.observe(2.0)  # no improvement, patience 0: halve
+    assert lr(10) == 0.05
+    state = opt.state_dict()
+    fresh_plateau = S.ReduceOnPlateau(0.1, factor=0.5, patience=0)
+    fresh = ok.SGD(
+        w.copy(), lr=S.join([S.linear(0.0, 0.1, 3), fresh_plateau], [3]), backend=backend
+    )
+    fresh.load_state_dict(state)
+    assert fresh_plateau.value == 0.05
+    assert fresh_plateau.best == 1.0
+
+
+# ---------------------------------------------------------------- schedules on optimizers
+def quadratic_grad(w):
+    return 2.0 * w + np.sin(w)
+
+
+def test_momentum_warmup_equals_manual_change(backend):
+    n = 30
+    w_sched = np.linspace(-1, 1, 6)
+    w_manual = w_sched.copy()
+    mu = S.linear(0.5, 0.99, 20)
+    scheduled = ok.SGD(w_sched, lr=0.05, momentum=mu, backend=backend)
+    manual = ok.SGD(w_manual, lr=0.05, momentum=0.5, backend=backend)
+    for t in range(n):
+        manual.param_groups[0]["momentum"] = mu(t)
+        scheduled.step(quadratic_grad(w_sched))
+        manual.step(quadratic_grad(w_manual))
+    np.testing.assert_array_equal(w_sched, w_manual)
+
+
+@pytest.mark.parametrize("hyper", ["lr", "betas", "weight_decay", "eps"])
+def test_any_adam_hyperparameter_takes_a_schedule(backend, hyper):
+    sched = {
+        "lr": S.cosine(0.05, 15),
+        "betas": (S.linear(0.5, 0.9, 10), 0.999),
+        "weight_decay": S.step(0.1, 5, 0.5),
+        "eps": S.exponential(1e-3, 0.5),
+    }[hyper]
+    w_a = np.linspace(-2, 2, 5)
+    w_b = w_a.copy()
+    base = {"lr": 0.05, "betas": (0.5, 0.999), "weight_decay": 0.1, "eps": 1e-3}
+    opt_a = ok.Adam(w_a, backend=backend, **{**base, hyper: sched})
+    opt_b = ok.Adam(w_b, backend=backend, **base)
+    for t in range(15):
+        value = (
+            tuple(v(t) if callable(v) else v for v in sched)
+            if hyper == "betas"
+            else sched(t)
+        )
+        opt_b.param_groups[0][hyper] = value
+        opt_a.step(quadratic_grad(w_a))
+        opt_b.step(quadratic_grad(w_b))
+    np.testing.assert_array_equal(w_a, w_b)
+
+
+def test_scheduled_value_keeps_float32(backend):
+    w = np.ones(8, np.float32)
+    opt = ok.Adam(w, lr=S.exponential(np.float64(0.01), 0.9), backend=backend)
+    opt.step(np.ones(8, np.float32))
+    assert w.dtype == np.float32
+    assert all(a.dtype == np.float32 for a in opt.state["param"].values())
+
+
+TORCH_SCHEDULERS = [
+    (
+        "LinearLR",
+        dict(start_factor=1.0, end_factor=0.01, total_iters=12),
+        lambda lr: S.linear(lr, lr * 0.01, 12),
+    ),
+    ("StepLR", dict(step_size=5, gamma=0.3), lambda lr: S.step(lr, 5, 0.3)),
+    ("ExponentialLR", dict(gamma=0.9), lambda lr: S.exponential(lr, 0.9)),
+    (
+        "CosineAnnealingLR",
+        dict(T_max=25, eta_min=0.001),
+        lambda lr: S.cosine(lr, 25, 0.001),
+    ),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+@pytest.mark.parametrize("name, kwargs, ours", TORCH_SCHEDULERS, ids=lambda x: str(x)[:18])
+def test_torch_scheduler_trajectories(backend, optimizer, name, kwargs, ours):
+    torch = pytest.importorskip("torch")
+    lr = 0.05
+    extra = dict(momentum=0.9) if optimizer == "SGD" else {}
+    x0 = np.linspace(-1.5, 1.5, 7)
+    tp = torch.tensor(x0.copy(), requires_grad=True)
+    topt = getattr(torch.optim, optimizer)([tp], lr=lr, **extra)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    w = x0.copy()
+    opt = getattr(ok, optimizer)(w, lr=ours(lr), backend=backend, **extra)
+    for _ in range(25):
+        tp.grad = torch.from_numpy(quadratic_grad(tp.detach().numpy()))
+        topt.step()
+        tsched.step()
+        opt.step(quadratic_grad(w))
+    np.testing.assert_allclose(w, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
