@@ -78,7 +78,7 @@ class FlatParams:
                     f"FlatParams: {name!r} is a {_library(a)} array but the first is "
                     f"{_library(first)}; use one array library"
                 )
-            key = _dtype_name(a.dtype)
+            key = dtype_name(a.dtype)
             dtypes[key] = a.dtype
             size = _size(a.shape)
             self._layout[name] = (key, sizes.get(key, 0), tuple(a.shape))
@@ -148,9 +148,10 @@ def _size(shape) -> int:
     return n
 
 
-def _dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: Any) -> str:
+    """A library-neutral dtype name: ``"float32"`` for NumPy, CuPy, torch, strict..."""
     name = getattr(dtype, "name", None) or str(dtype)
-    return name.replace("torch.", "")
+    return name.rsplit(".", 1)[-1]  # "torch.float32", "array_api_strict.float32"
 
 
 @dataclass

@@ -14,13 +14,18 @@ from typing import Any
 import array_api_compat
 
 from optkit.rules import Rule
+from optkit.rules import math as rule_math
 
 __all__ = ["cast_hypers", "kernel_for", "run_rule"]
 
 
 def run_rule(rule: Rule, p: Any, g: Any, states: tuple, hypers: dict[str, Any]) -> None:
     """Apply ``rule`` once to whole arrays, writing parameter and states in place."""
-    new = rule.fn(p, g, *states, **hypers)
+    token = rule_math.float_dtype.set(p.dtype)
+    try:
+        new = rule.fn(p, g, *states, **hypers)
+    finally:
+        rule_math.float_dtype.reset(token)
     p[...] = new[0]
     for array, value in zip(states, new[1:]):
         array[...] = value

@@ -9,20 +9,22 @@ import array_api_compat
 import numpy as np
 
 from optkit.optim import _validate as V
-
-
-def _dtype_name(dtype: Any) -> str:
-    return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+from optkit.params import dtype_name
 
 
 def _like(value: Any, param: Any) -> Any:
-    """``value`` (a NumPy array or number) as an array of ``param``'s library/device."""
+    """A new C-contiguous array of ``param``'s library and device holding ``value``.
+
+    Always a copy: the optimizer never shares memory with the state_dict it loaded.
+    """
     xp = array_api_compat.array_namespace(param)
-    if isinstance(value, np.ndarray) and type(param).__module__.split(".")[0] == "cupy":
+    if type(param).__module__.split(".")[0] == "cupy":
         import cupy
 
-        return cupy.asarray(value)
-    return xp.asarray(value, device=array_api_compat.device(param))
+        return cupy.array(value, order="C", copy=True)
+    if isinstance(param, np.ndarray):
+        return np.array(value, order="C", copy=True)
+    return xp.asarray(np.array(value, copy=True), device=array_api_compat.device(param))
 
 
 def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
@@ -57,38 +59,60 @@ def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
                     f"state {name!r}.{key} has shape {tuple(value.shape)}, "
                     f"parameter has {tuple(p.shape)}"
                 )
-            if _dtype_name(value.dtype) != _dtype_name(p.dtype):
+            if dtype_name(value.dtype) != dtype_name(p.dtype):
                 raise TypeError(
                     f"state {name!r}.{key} has dtype {value.dtype}, parameter has {p.dtype}"
                 )
-    new_values = []
+    step = int(sd.get("step", 0))
+    new_values, schedule_loads = [], []
     for saved, group in zip(groups, opt.param_groups):
         values = {}
         for k in opt.defaults:
-            if k not in saved:
-                continue
-            values[k] = _merge_hyper(group[k], saved[k], group["params"][0])
-            opt._check(k, values[k])
+            if k in saved:
+                values[k] = _merge_hyper(
+                    group[k], saved[k], group["params"][0], schedule_loads
+                )
+                opt._check(k, values[k])
         new_values.append(values)
+        if step > 0:
+            _check_state_keys(opt, sd["state"], group, values, step)
     # ---- everything checked: now write
+    for schedule, saved in schedule_loads:
+        schedule.load_state_dict(saved)
     opt.state.clear()
     for name, entries in sd["state"].items():
         opt.state[name] = {k: _like(v, params[name]) for k, v in entries.items()}
     for group, values in zip(opt.param_groups, new_values):
         group.update(values)
     opt.group_state[:] = [dict(gs) for gs in sd.get("group_state", [{}] * len(groups))]
-    opt._step_count = int(sd.get("step", 0))
+    opt._step_count = step
     opt.skipped_steps = int(sd.get("skipped_steps", 0))
 
 
-def _merge_hyper(current: Any, saved: Any, param: Any) -> Any:
-    """The value to restore: schedules keep their object (loading their state),
-    arrays come back on the parameter's library, numbers as they were saved."""
+def _check_state_keys(opt: Any, state: Mapping, group: dict, values: dict, step: int):
+    """After ``step`` applied steps every parameter has the state its rule keeps."""
+    resolved = opt._values({**group, **values}, step - 1)
+    expected = opt.rule_for(resolved).state
+    for name in group["names"]:
+        missing = [k for k in expected if k not in state.get(name, {})]
+        if missing:
+            raise ValueError(
+                f"state_dict has no state {missing} for parameter {name!r} after "
+                f"{step} steps ({opt.rule_for(resolved).name} keeps {list(expected)})"
+            )
+
+
+def _merge_hyper(current: Any, saved: Any, param: Any, schedule_loads: list) -> Any:
+    """The value to restore: schedules keep their object (their saved state is queued
+    in ``schedule_loads``), arrays come back on the parameter's library, numbers as
+    they were saved."""
     if isinstance(current, tuple):
-        return tuple(_merge_hyper(c, s, param) for c, s in zip(current, saved))
+        return tuple(
+            _merge_hyper(c, s, param, schedule_loads) for c, s in zip(current, saved)
+        )
     if callable(current):
         if saved is not None and hasattr(current, "load_state_dict"):
-            current.load_state_dict(saved)
+            schedule_loads.append((current, saved))
         return current
     if V.is_array(saved) or hasattr(saved, "shape"):
         return _like(saved, param) if V.is_array(saved) else saved

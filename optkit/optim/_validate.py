@@ -23,7 +23,8 @@ def first_value(value: Any) -> Any:
     return value(0) if callable(value) else value
 
 
-def _holds(value: Any, test: Callable[[Any], Any]) -> bool:
+def holds(value: Any, test: Callable[[Any], Any]) -> bool:
+    """True when ``test`` holds for the number, or for every element of the array."""
     if hasattr(value, "shape"):
         xp = array_api_compat.array_namespace(value)
         return bool(xp.all(test(value)))
@@ -45,7 +46,7 @@ def check(name: str, value: Any, test: Callable[[Any], Any], rule: str) -> None:
         raise TypeError(
             f"invalid {name}={value!r}: expected a number, an array or a schedule"
         )
-    if not _holds(value, test):
+    if not holds(value, test):
         raise ValueError(f"invalid {name}={_show(value)}: must be {rule}")
 
 

@@ -49,13 +49,16 @@ def _resolve(value: Any, t: int) -> Any:
 
 def _to_host(x: Any) -> Any:
     """A backend-neutral copy: NumPy arrays for arrays of any library, numbers as is."""
-    if hasattr(x, "shape"):
-        if hasattr(x, "get"):  # CuPy
-            return x.get()
-        return np.asarray(
-            array_api_compat.to_device(x, "cpu") if not isinstance(x, np.ndarray) else x
-        ).copy()
-    return x
+    if not hasattr(x, "shape"):
+        return x
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if hasattr(x, "get"):  # CuPy
+        return x.get()
+    try:
+        return np.from_dlpack(x).copy()
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray(x).copy()
 
 
 class Optimizer:

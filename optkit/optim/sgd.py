@@ -107,10 +107,10 @@ class SGD(Optimizer):
         if not group["nesterov"]:
             return
         mu, damp = V.first_value(group["momentum"]), V.first_value(group["dampening"])
-        if V.is_array(mu) or float(mu) <= 0 or V.is_array(damp) or float(damp) != 0:
+        if not (V.holds(mu, lambda v: v > 0) and V.holds(damp, lambda v: v == 0)):
             raise ValueError(
                 f"nesterov=True requires momentum > 0 and dampening == 0 "
-                f"(got momentum={mu!r}, dampening={damp!r})"
+                f"(every element, for arrays; got momentum={mu!r}, dampening={damp!r})"
             )
 
     def rule_for(self, values: dict[str, Any]):

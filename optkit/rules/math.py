@@ -13,12 +13,20 @@ propagate NaN, as NumPy's do, on every executor.
 from __future__ import annotations
 
 import builtins
+import contextvars
 import math as _m
 from numbers import Number
 
 __all__ = ["abs", "clip", "exp", "log", "maximum", "minimum", "sign", "sqrt", "where"]
 
 _namespaces: dict[type, object] = {}
+
+#: The floating dtype of the parameter being updated, set by the Array API executor
+#: while it evaluates a rule: a number-only choice such as ``where(g > 0, 1.0, -1.0)``
+#: then takes the parameter's dtype, as a Python number combined with it would.
+float_dtype: contextvars.ContextVar = contextvars.ContextVar(
+    "optkit_float_dtype", default=None
+)
 
 
 def _xp(x):
@@ -53,7 +61,10 @@ def _first_array(args):
 
 def _as_arrays(xp, like, args):
     """Python numbers among ``args`` become 0-d arrays of ``like``'s float dtype."""
-    dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else xp.float64
+    if xp.isdtype(like.dtype, "real floating"):
+        dtype = like.dtype
+    else:
+        dtype = float_dtype.get() or xp.float64
     device = getattr(like, "device", None)
     out = []
     for a in args:

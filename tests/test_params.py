@@ -1,0 +1,233 @@
+"""FlatParams: one contiguous buffer per dtype with named views, so that an optimizer
+makes one executor call per group and dtype whatever the number of arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _configs import BY_NAME, CONFIG_IDS, CONFIGS, assert_snapshot_equal, snapshot
+from conftest import tolerance
+
+import optkit as ok
+from optkit import _exec
+
+
+def _arrays(n: int, dtypes=(np.float32,), seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 4), (4,), (), (2, 1, 3), (0,), (5,)]
+    return {
+        f"a{i}": np.asarray(rng.standard_normal(shapes[i % len(shapes)])).astype(
+            dtypes[i % len(dtypes)]
+        )
+        for i in range(n)
+    }
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """Wrap every kernel that ``optkit._exec.kernel_for`` hands out; count calls."""
+    calls = []
+    real = _exec.kernel_for
+
+    def counting_kernel_for(backend, rule, array_hypers):
+        kernel = real(backend, rule, array_hypers)
+
+        def wrapped(p, g, states, hypers):
+            calls.append((backend, rule.name, p.dtype, p.shape))
+            return kernel(p, g, states, hypers)
+
+        return wrapped
+
+    monkeypatch.setattr(_exec, "kernel_for", counting_kernel_for)
+    return calls
+
+
+# --------------------------------------------------------------------------- layout
+def test_views_share_one_buffer_per_dtype():
+    src = _arrays(5, dtypes=(np.float32, np.float64))
+    fp = ok.FlatParams(src)
+    assert set(fp.buffers) == {"float32", "float64"}
+    sizes = {"float32": 0, "float64": 0}
+    for name, a in src.items():
+        view = fp[name]
+        key = a.dtype.name
+        sizes[key] += a.size
+        assert view.dtype == a.dtype and view.shape == a.shape
+        np.testing.assert_array_equal(view, a)
+        assert a.size == 0 or np.shares_memory(view, fp.buffers[key])
+        assert not np.shares_memory(view, a)  # the input was copied
+    assert {k: b.shape for k, b in fp.buffers.items()} == {
+        k: (n,) for k, n in sizes.items()
+    }
+    assert all(b.flags.c_contiguous for b in fp.buffers.values())
+    fp.buffers["float32"][:] = 7.0  # writing the buffer is seen through the views
+    assert all((fp[n] == 7).all() for n, a in src.items() if a.dtype == np.float32)
+    fp["a1"][...] = -1.0
+    key, offset, shape = fp.layout["a1"]
+    assert shape == (4,)
+    np.testing.assert_array_equal(fp.buffers[key][offset : offset + 4], -1.0)
+    assert list(fp.keys()) == list(src) and len(fp) == 5
+
+
+def test_zeros_like_has_the_same_layout():
+    fp = ok.FlatParams(_arrays(4, dtypes=(np.float32, np.float64)))
+    z = fp.zeros_like()
+    assert fp.same_layout(z) and z.layout == fp.layout
+    assert all((b == 0).all() for b in z.buffers.values())
+    assert not any(np.shares_memory(z.buffers[k], fp.buffers[k]) for k in fp.buffers)
+    other = ok.FlatParams(_arrays(3))
+    assert not fp.same_layout(other)
+
+
+# --------------------------------------------------------------------------- one call
+@pytest.mark.parametrize("n_arrays", [1, 6, 40])
+def test_one_executor_call_per_dtype(n_arrays, backend, count_calls):
+    fp = ok.FlatParams(_arrays(n_arrays))
+    opt = ok.Adam(fp, lr=0.01, backend=backend)
+    grads = fp.zeros_like()
+    for k in grads.buffers:
+        grads.buffers[k][:] = 0.5
+    for _ in range(3):
+        opt.step(grads)
+    assert len(count_calls) == 3
+    assert {c[0] for c in count_calls} == {backend}
+    assert set(opt.state) == {"flat:float32"}
+
+
+def test_calls_per_group_and_dtype(backend, count_calls):
+    two = ok.FlatParams(_arrays(7, dtypes=(np.float32, np.float64)))
+    one = ok.FlatParams(_arrays(3, seed=1))
+    opt = ok.SGD(
+        [{"params": two}, {"params": one, "lr": 0.0}], lr=0.1, momentum=0.9, backend=backend
+    )
+    opt.step([two.zeros_like(), one.zeros_like()])
+    assert len(count_calls) == 3  # (group 0: float32, float64) + (group 1: float32)
+    assert sorted(str(c[2]) for c in count_calls) == ["float32", "float32", "float64"]
+
+
+def test_separate_arrays_make_one_call_each(backend, count_calls):
+    """The control: a dict of separate arrays costs one call per array."""
+    params = _arrays(6)
+    opt = ok.Adam(params, lr=0.01, backend=backend)
+    opt.step({k: np.ones_like(v) for k, v in params.items()})
+    assert len(count_calls) == 6
+
+
+# --------------------------------------------------------------------------- same result
+def _flat_vs_dict(config, backend, grads_as):
+    src = _arrays(6, dtypes=(np.float32, np.float64), seed=3)
+    fp = ok.FlatParams(src)
+    separate = {k: v.copy() for k, v in src.items()}
+    flat_opt = config.make(fp, backend=backend)
+    dict_opt = config.make(separate, backend=backend)
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        g = {
+            k: np.asarray(rng.standard_normal(v.shape)).astype(v.dtype)
+            for k, v in src.items()
+        }
+        if grads_as == "flat":
+            flat_g = fp.zeros_like()
+            for k, v in g.items():
+                flat_g[k][...] = v
+        else:
+            flat_g = g
+        assert flat_opt.step(flat_g) is True
+        dict_opt.step(g)
+    return src, fp, separate, flat_opt
+
+
+@pytest.mark.parametrize("grads_as", ["flat", "dict"])
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_flat_equals_separate_arrays(config, backend, grads_as):
+    src, fp, separate, flat_opt = _flat_vs_dict(config, backend, grads_as)
+    for name, want in separate.items():
+        got = fp[name]
+        assert got.dtype == want.dtype
+        if backend == "numpy":
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        else:
+            np.testing.assert_allclose(got, want, err_msg=name, **tolerance(want.dtype))
+        if want.size:
+            assert not np.array_equal(got, src[name])
+    assert set(flat_opt.state) == {"flat:float32", "flat:float64"}
+    for key, entries in flat_opt.state.items():
+        for value in entries.values():
+            assert value.dtype.name == key.split(":")[1]
+
+
+# --------------------------------------------------------------------------- errors
+def test_array_hyperparameters_on_flat_params_raise():
+    fp = ok.FlatParams(_arrays(3))
+    with pytest.raises(ValueError, match="FlatParams"):
+        ok.SGD(fp, lr=np.full(1, 0.1))
+    with pytest.raises(ValueError, match="FlatParams"):
+        ok.Adam(fp, betas=(np.full(1, 0.9), 0.999))
+
+
+@pytest.mark.parametrize(
+    "kind, error, pattern",
+    [
+        ("missing", ValueError, r"missing \['a2'\]"),
+        ("extra", ValueError, r"unexpected \['zz'\]"),
+        ("shape", ValueError, r"'a2'.*shape"),
+        ("dtype", TypeError, r"'a2'.*float64"),
+        ("other_layout", ValueError, "layout"),
+        ("list", TypeError, "FlatParams"),
+    ],
+)
+def test_bad_grads_for_flat_params(kind, error, pattern, backend):
+    src = _arrays(3)
+    fp = ok.FlatParams(src)
+    opt = ok.RMSprop(fp, lr=0.1, momentum=0.5, backend=backend)
+    opt.step({k: np.ones_like(v) for k, v in src.items()})
+    grads = {k: np.ones_like(v) for k, v in src.items()}
+    if kind == "missing":
+        del grads["a2"]
+    elif kind == "extra":
+        grads["zz"] = np.ones(1, np.float32)
+    elif kind == "shape":
+        grads["a2"] = np.ones(3, np.float32)  # a2 is 0-d: the LAST one is bad
+    elif kind == "dtype":
+        grads["a2"] = np.ones((), np.float64)
+    elif kind == "other_layout":
+        grads = ok.FlatParams({k: np.ones_like(v) for k, v in reversed(src.items())})
+    else:
+        grads = list(grads.values())
+    before = snapshot(opt, list(fp.buffers.values()))
+    with pytest.raises(error, match=pattern):
+        opt.step(grads)
+    assert_snapshot_equal(before, snapshot(opt, list(fp.buffers.values())))
+
+
+@pytest.mark.parametrize(
+    "arrays, error, pattern",
+    [
+        ({"w": np.ones(2), "n": np.arange(2)}, TypeError, r"'n'.*int"),
+        ({}, TypeError, "non-empty"),
+        ({"w": np.ones(2), "s": __import__("array_api_strict").ones(2)}, TypeError, "'s'"),
+    ],
+    ids=["integer", "empty", "two_libraries"],
+)
+def test_flat_params_construction_errors(arrays, error, pattern):
+    with pytest.raises(error, match=pattern):
+        ok.FlatParams(arrays)
+
+
+def test_flat_params_state_dict_round_trip(backend):
+    config = BY_NAME["adam_amsgrad_wd"]
+    src = _arrays(4, dtypes=(np.float32, np.float64))
+    a, b = ok.FlatParams(src), ok.FlatParams(src)
+    opt_a = config.make(a, backend=backend)
+    g = a.zeros_like()
+    for k in g.buffers:
+        g.buffers[k][:] = 0.25
+    opt_a.step(g)
+    opt_b = config.make(b, backend=backend)
+    opt_b.load_state_dict(opt_a.state_dict())
+    for buf_b, buf_a in zip(b.buffers.values(), a.buffers.values()):
+        buf_b[...] = buf_a
+    opt_a.step(g)
+    opt_b.step(g)
+    for k in a.buffers:
+        np.testing.assert_array_equal(a.buffers[k], b.buffers[k])
