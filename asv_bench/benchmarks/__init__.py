@@ -1,0 +1,1 @@
+"""optkit's asv suite: every kernel x backend x size, with torch CPU as a peer."""
