@@ -12,6 +12,9 @@ True
 from optkit import schedules
 from optkit._backend import backends, get_backend, set_backend, use_backend
 from optkit._version import __version__
+from optkit.averaging import PolyakAverage
+from optkit.checkpoint import load_checkpoint, save_checkpoint
+from optkit.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from optkit.errors import NonFiniteGradientError
 from optkit.optim import (
     SGD,
@@ -36,11 +39,17 @@ __all__ = [
     "NAdam",
     "NonFiniteGradientError",
     "Optimizer",
+    "PolyakAverage",
     "RMSprop",
     "__version__",
     "backends",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
     "get_backend",
+    "load_checkpoint",
     "rule",
+    "save_checkpoint",
     "schedules",
     "set_backend",
     "use_backend",

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import array_api_compat
-import numpy as np
 
 from optkit import _exec
 from optkit._backend import resolve_backend
+from optkit._host import to_numpy
 from optkit.errors import NonFiniteGradientError
 from optkit.optim import _validate as V
 from optkit.params import FlatParams, ParamTree, check_grad
@@ -49,16 +49,7 @@ def _resolve(value: Any, t: int) -> Any:
 
 def _to_host(x: Any) -> Any:
     """A backend-neutral copy: NumPy arrays for arrays of any library, numbers as is."""
-    if not hasattr(x, "shape"):
-        return x
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if hasattr(x, "get"):  # CuPy
-        return x.get()
-    try:
-        return np.from_dlpack(x).copy()
-    except (TypeError, RuntimeError, BufferError, AttributeError):
-        return np.asarray(x).copy()
+    return to_numpy(x) if hasattr(x, "shape") else x
 
 
 class Optimizer:

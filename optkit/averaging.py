@@ -1,0 +1,396 @@
+r"""Polyak averaging of the iterates: sliding window, tail, exponential moving average.
+
+The lecture averages the last :math:`N` iterates instead of keeping only the last
+one, which takes out part of the bouncing around a minimum:
+
+.. math:: \bar\theta = \frac{1}{N} \sum_{i=0}^{N-1} \theta_{N_{it} - i}
+
+:class:`PolyakAverage` keeps that average (``mode="window"``), the average of every
+iterate since a step :math:`T` (``mode="tail"``, Polyak & Juditsky 1992), or an
+exponential moving average (``mode="ema"``). The tail and EMA updates are one
+element-wise rule, run by the same executors as the optimizers (a fused loop on
+Numba, whole-array expressions on NumPy and other Array API namespaces).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import array_api_compat
+
+from optkit import _exec
+from optkit._backend import resolve_backend
+from optkit._host import from_numpy, to_numpy
+from optkit.params import ParamTree, dtype_name
+from optkit.rules import rule
+
+__all__ = ["PolyakAverage"]
+
+_FORMAT = "optkit.polyak/1"
+_MODES = ("window", "tail", "ema")
+
+
+@rule()
+def weighted_mean(p, g, *, a, b):
+    r"""One averaging step, :math:`\bar\theta \leftarrow a\,\bar\theta + b\,\theta`.
+
+    Here ``p`` is the average (updated in place) and ``g`` the current iterate: EMA
+    uses ``a = d, b = 1 - d``; the tail mean of ``k`` iterates ``a = 1 - 1/k, b = 1/k``.
+    """
+    return (a * p + b * g,)
+
+
+class PolyakAverage:
+    r"""Average of the parameter iterates (Polyak averaging), updated in place.
+
+    Parameters
+    ----------
+    params : array, list, dict or FlatParams
+        The parameters being optimized; :meth:`update` reads them.
+    mode : {"window", "tail", "ema"}
+        ``"window"``: the exact mean of the last ``window`` iterates (the lecture's
+        form). ``"tail"``: the mean of every iterate from step ``start`` on.
+        ``"ema"``: exponential moving average with ``decay``.
+    window : int
+        :math:`N \ge 1`, required for ``mode="window"``.
+    start : int, default 0
+        :math:`T \ge 0` for ``mode="tail"``: iterates of step ``t >= start`` count.
+    decay : float, default 0.999
+        :math:`d \in [0, 1)` for ``mode="ema"``.
+    optimizer : Optimizer, optional
+        When given, :meth:`update` does nothing unless ``optimizer.step_count``
+        changed since the last update (skipped steps do not advance the average),
+        and an iterate's step is ``optimizer.step_count``. Without it, the k-th
+        call of :meth:`update` sees iterate ``k``.
+    backend : str, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"array_api"`` or ``"auto"``.
+
+    Notes
+    -----
+    With :math:`k` iterates averaged so far, :math:`\theta_t` the newest:
+
+    .. math::
+        \text{window:}\ \bar\theta = \frac{1}{\min(k, N)}
+            \sum_{i=0}^{\min(k,N)-1}\theta_{t-i}, \qquad
+        \text{tail:}\ \bar\theta \leftarrow \bar\theta + \frac{\theta_t -
+            \bar\theta}{k}, \qquad
+        \text{ema:}\ \bar\theta \leftarrow d\,\bar\theta + (1-d)\,\theta_t
+
+    The first averaged iterate is copied (also for EMA: no bias towards zero).
+
+    State memory, for :math:`P` parameters of the params' dtype: window keeps a
+    ring buffer of the last :math:`N` iterates (:math:`N P`) plus the mean
+    (:math:`P`), which is recomputed exactly from the ring when :attr:`average` is
+    read after an update (summed in float64 for float16/float32, a temporary of
+    :math:`P` float64); tail and EMA keep :math:`P`.
+
+    References
+    ----------
+    Polyak & Juditsky (1992), *Acceleration of stochastic approximation by
+    averaging*, SIAM J. Control Optim. 30(4).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optkit.averaging import PolyakAverage
+    >>> w = np.zeros(2)
+    >>> avg = PolyakAverage(w, "window", window=2)
+    >>> for value in (1.0, 2.0, 4.0):
+    ...     w[...] = value
+    ...     _ = avg.update()
+    >>> avg.average.tolist()               # mean of the last two iterates
+    [3.0, 3.0]
+    >>> with avg.swapped():
+    ...     w.tolist()
+    [3.0, 3.0]
+    >>> w.tolist()
+    [4.0, 4.0]
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        mode: str,
+        *,
+        window: int | None = None,
+        start: int | None = None,
+        decay: float | None = None,
+        optimizer: Any | None = None,
+        backend: str | None = None,
+    ):
+        self.mode, self.window, self.start, self.decay = _check_hypers(
+            mode, window, start, decay
+        )
+        if optimizer is not None and not hasattr(optimizer, "step_count"):
+            raise TypeError(
+                f"optimizer must have a step_count, got {type(optimizer).__name__}"
+            )
+        self._optimizer = optimizer
+        tree = ParamTree.build(params)
+        self._tree, self._params = tree, list(tree.arrays)
+        resolved = resolve_backend(backend, self._params[0])
+        for name, p in zip(tree.names, self._params):
+            if type(p) is not type(self._params[0]):
+                raise TypeError(
+                    f"parameter {name!r} is a {type(p).__module__}.{type(p).__name__}; "
+                    f"all parameters must come from one array library"
+                )
+        self.backend = resolved.name
+        xp = self._xp = resolved.xp
+        if tree.flat is not None:
+            self._flat_average = tree.flat.zeros_like()
+            self._average = [self._flat_average.buffers[k] for k in tree.keys]
+        else:
+            self._average = [xp.zeros_like(p) for p in self._params]
+        self._ring = None
+        if self.mode == "window":
+            self._ring = [
+                xp.zeros(
+                    (self.window, *p.shape),
+                    dtype=p.dtype,
+                    device=array_api_compat.device(p),
+                )
+                for p in self._params
+            ]
+        else:
+            self._kernel, self._kernel_backend = _kernel(self.backend)
+        self._count = 0  # iterates in the average
+        self._updates = 0  # update() calls that saw a new iterate
+        self._position = 0  # next ring slot
+        self._last_step: int | None = None
+        self._stale = False  # window mean older than the ring
+        self._swapped = False
+
+    # ------------------------------------------------------------------ updating
+    @property
+    def count(self) -> int:
+        """Number of iterates in the average now."""
+        return self._count
+
+    def update(self) -> bool:
+        """Fold the current parameters into the average.
+
+        Returns
+        -------
+        bool
+            False when nothing changed: the optimizer has not stepped since the last
+            update, or (tail) the step is before ``start``.
+        """
+        if self._swapped:
+            raise RuntimeError("update() inside swapped(): the params hold the average")
+        if self._optimizer is not None:
+            step = int(self._optimizer.step_count)
+            if self._last_step is not None and step == self._last_step:
+                return False
+            self._last_step = step
+            t = step
+        else:
+            t = self._updates + 1
+        self._updates += 1
+        if self.mode == "tail" and t < self.start:
+            return False
+        if self.mode == "window":
+            for ring, p in zip(self._ring, self._params):
+                ring[self._position, ...] = p
+            self._position = (self._position + 1) % self.window
+            self._count = min(self._count + 1, self.window)
+            self._stale = True
+            return True
+        self._count += 1
+        if self._count == 1:
+            for avg, p in zip(self._average, self._params):
+                avg[...] = p
+            return True
+        if self.mode == "ema":
+            a, b = self.decay, 1.0 - self.decay
+        else:
+            b = 1.0 / self._count
+            a = 1.0 - b
+        backend = self._kernel_backend
+        for avg, p in zip(self._average, self._params):
+            self._kernel(avg, p, (), _exec.cast_hypers(backend, {"a": a, "b": b}, avg))
+        return True
+
+    def _arrays(self) -> list[Any]:
+        """The average arrays, recomputed from the ring when stale."""
+        if self._count == 0:
+            raise RuntimeError(
+                "PolyakAverage has no iterate yet: call update() after a step"
+                + (
+                    f" (tail mode starts at step {self.start})"
+                    if self.mode == "tail"
+                    else ""
+                )
+            )
+        if self._stale:
+            xp = self._xp
+            for avg, ring in zip(self._average, self._ring):
+                total = xp.sum(ring[: self._count, ...], axis=0, dtype=xp.float64)
+                avg[...] = xp.astype(total / self._count, avg.dtype)
+            self._stale = False
+        return self._average
+
+    @property
+    def average(self) -> Any:
+        """The averaged parameters, in the structure of ``params`` (do not modify)."""
+        arrays = self._arrays()
+        kind = self._tree.kind
+        if kind == "array":
+            return arrays[0]
+        if kind == "list":
+            return list(arrays)
+        if kind == "flat":
+            return self._flat_average
+        return dict(zip(self._tree.keys, arrays))
+
+    @contextlib.contextmanager
+    def swapped(self) -> Iterator[None]:
+        """Put the averages into the params; restore the params on exit (also on
+        exceptions). Costs one copy of the params."""
+        averages = self._arrays()
+        xp = self._xp
+        saved = [xp.asarray(p, copy=True) for p in self._params]
+        self._swapped = True
+        try:
+            for p, avg in zip(self._params, averages):
+                p[...] = avg
+            yield
+        finally:
+            for p, keep in zip(self._params, saved):
+                p[...] = keep
+            self._swapped = False
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: counters, hyperparameters, names and NumPy arrays."""
+        names = self._tree.names
+        arrays = self._ring if self.mode == "window" else self._average
+        return {
+            "format": _FORMAT,
+            "mode": self.mode,
+            "window": self.window,
+            "start": self.start,
+            "decay": self.decay,
+            "count": self._count,
+            "updates": self._updates,
+            "position": self._position,
+            "last_step": self._last_step,
+            "names": list(names),
+            "ring" if self.mode == "window" else "average": {
+                n: to_numpy(a) for n, a in zip(names, arrays)
+            },
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; everything is checked before writing.
+
+        Raises ``ValueError`` (``TypeError`` for a dtype) naming the entry that does
+        not fit: format, hyperparameters, names, shapes, dtypes, counters.
+        """
+        sd = state_dict
+        if not isinstance(sd, Mapping) or sd.get("format") != _FORMAT:
+            raise ValueError(f"not a PolyakAverage state_dict (format != {_FORMAT!r})")
+        for key in ("mode", "window", "start", "decay"):
+            if sd.get(key) != getattr(self, key):
+                raise ValueError(
+                    f"state_dict entry {key!r} is {sd.get(key)!r}, this "
+                    f"PolyakAverage has {key}={getattr(self, key)!r}"
+                )
+        names = self._tree.names
+        if list(sd.get("names", ())) != names:
+            raise ValueError(
+                f"state_dict entry 'names' is {sd.get('names')!r}, parameters are {names}"
+            )
+        key = "ring" if self.mode == "window" else "average"
+        saved = sd.get(key)
+        targets = self._ring if self.mode == "window" else self._average
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"state_dict entry {key!r} is missing")
+        for name, target in zip(names, targets):
+            if name not in saved:
+                raise ValueError(f"state_dict entry '{key}.{name}' is missing")
+            value = saved[name]
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"state_dict entry '{key}.{name}' has shape {tuple(value.shape)}, "
+                    f"expected {tuple(target.shape)}"
+                )
+            if dtype_name(value.dtype) != dtype_name(target.dtype):
+                raise TypeError(
+                    f"state_dict entry '{key}.{name}' has dtype {value.dtype}, "
+                    f"expected {dtype_name(target.dtype)}"
+                )
+        counters = _check_counters(sd, self.mode, self.window)
+        for name, target in zip(names, targets):
+            target[...] = from_numpy(saved[name], target)
+        self._count, self._updates, self._position, self._last_step = counters
+        self._stale = self.mode == "window" and self._count > 0
+
+    def __repr__(self) -> str:
+        hyper = {"window": self.window, "tail": self.start, "ema": self.decay}[self.mode]
+        name = {"window": "window", "tail": "start", "ema": "decay"}[self.mode]
+        return (
+            f"PolyakAverage(mode={self.mode!r}, {name}={hyper!r}, count={self._count}, "
+            f"backend={self.backend!r})"
+        )
+
+
+def _kernel(backend: str):
+    """The executor's step function for :func:`weighted_mean`, and its backend."""
+    try:
+        return _exec.kernel_for(backend, weighted_mean, frozenset()), backend
+    except NotImplementedError:  # no fused kernel there yet: whole-array expressions
+        return _exec.kernel_for("array_api", weighted_mean, frozenset()), "array_api"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_hypers(mode: Any, window: Any, start: Any, decay: Any):
+    """Validate mode and its one hyperparameter; ``ValueError`` names the culprit."""
+    if mode not in _MODES:
+        raise ValueError(f"invalid mode={mode!r}: expected one of {', '.join(_MODES)}")
+    given = {"window": window, "start": start, "decay": decay}
+    own = {"window": "window", "tail": "start", "ema": "decay"}[mode]
+    for key, value in given.items():
+        if value is not None and key != own:
+            raise ValueError(f"{key}= applies to another mode, not mode={mode!r}")
+    if mode == "window":
+        if window is None:
+            raise ValueError("mode='window' needs window=N (the number of iterates)")
+        if not _is_int(window) or window < 1:
+            raise ValueError(f"invalid window={window!r}: must be an integer >= 1")
+        return mode, int(window), None, None
+    if mode == "tail":
+        start = 0 if start is None else start
+        if not _is_int(start) or start < 0:
+            raise ValueError(f"invalid start={start!r}: must be an integer >= 0")
+        return mode, None, int(start), None
+    decay = 0.999 if decay is None else decay
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
+        raise ValueError(f"invalid decay={decay!r}: must be in [0, 1)")
+    return mode, None, None, float(decay)
+
+
+def _check_counters(sd: Mapping[str, Any], mode: str, window: int | None):
+    """The saved counters, checked for type and range."""
+    values = []
+    for key in ("count", "updates", "position"):
+        value = sd.get(key)
+        if not _is_int(value) or value < 0:
+            raise ValueError(f"state_dict entry {key!r} is {value!r}: not a count")
+        values.append(int(value))
+    count, updates, position = values
+    if mode == "window" and (count > window or position >= window):
+        raise ValueError(
+            f"state_dict entries 'count'={count}, 'position'={position} do not fit "
+            f"window={window}"
+        )
+    last = sd.get("last_step")
+    if last is not None and not _is_int(last):
+        raise ValueError(f"state_dict entry 'last_step' is {last!r}: not a step")
+    return count, updates, position, None if last is None else int(last)
