@@ -198,4 +198,6 @@ def resolve_backend(requested: str | None, array: Any) -> Backend:
         )
     if name == "numba" and not _numba_available():
         raise ImportError("backend 'numba' was requested but numba is not installed")
-    return Backend(name=name, xp=array_api_compat.array_namespace(array))
+    from optkit._host import namespace
+
+    return Backend(name=name, xp=namespace(array))

@@ -7,7 +7,28 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-__all__ = ["from_numpy", "library_of", "to_numpy"]
+__all__ = ["device", "from_numpy", "library_of", "namespace", "to_numpy", "zeros_like"]
+
+
+def namespace(x: Any) -> Any:
+    """The Array API namespace of ``x``: NumPy itself for NumPy arrays (NumPy 2 is
+    standard-compatible, and skipping ``array_api_compat.numpy`` saves ~90 ms of
+    import on the Numba path), ``array_api_compat`` otherwise."""
+    if isinstance(x, np.ndarray):
+        return np
+    return array_api_compat.array_namespace(x)
+
+
+def device(x: Any) -> Any:
+    """The device of ``x`` (``"cpu"`` for NumPy arrays)."""
+    return "cpu" if isinstance(x, np.ndarray) else array_api_compat.device(x)
+
+
+def zeros_like(x: Any) -> Any:
+    """A new C-contiguous array of zeros with ``x``'s shape, dtype, library and device."""
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, dtype=x.dtype)
+    return namespace(x).zeros(x.shape, dtype=x.dtype, device=device(x))
 
 
 def library_of(x: Any) -> str:

@@ -13,6 +13,9 @@ from typing import Any
 
 import array_api_compat
 
+from optkit._host import device as array_device
+from optkit._host import namespace
+
 __all__ = ["FlatParams", "ParamTree", "check_float_array"]
 
 
@@ -24,7 +27,7 @@ def check_float_array(name: str, x: Any) -> None:
     """Raise ``TypeError`` unless ``x`` is an array of a real floating dtype."""
     if not array_api_compat.is_array_api_obj(x) or isinstance(x, (int, float)):
         raise TypeError(f"parameter {name!r} is a {type(x).__name__}, not an array")
-    xp = array_api_compat.array_namespace(x)
+    xp = namespace(x)
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(
             f"parameter {name!r} has dtype {x.dtype}; optimizers need real floating "
@@ -67,7 +70,7 @@ class FlatParams:
         for name, a in arrays.items():
             check_float_array(name, a)
         first = next(iter(arrays.values()))
-        xp = array_api_compat.array_namespace(first)
+        xp = namespace(first)
         self._xp = xp
         self._layout: dict[str, tuple[str, int, tuple[int, ...]]] = {}
         sizes: dict[str, int] = {}
@@ -83,7 +86,7 @@ class FlatParams:
             size = _size(a.shape)
             self._layout[name] = (key, sizes.get(key, 0), tuple(a.shape))
             sizes[key] = sizes.get(key, 0) + size
-        device = array_api_compat.device(first)
+        device = array_device(first)
         self.buffers = {
             key: xp.zeros((sizes[key],), dtype=dtypes[key], device=device) for key in sizes
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import array_api_compat
+from optkit._host import namespace
 
 
 def is_array(value: Any) -> bool:
@@ -26,7 +26,7 @@ def first_value(value: Any) -> Any:
 def holds(value: Any, test: Callable[[Any], Any]) -> bool:
     """True when ``test`` holds for the number, or for every element of the array."""
     if hasattr(value, "shape"):
-        xp = array_api_compat.array_namespace(value)
+        xp = namespace(value)
         return bool(xp.all(test(value)))
     return bool(test(value))
 

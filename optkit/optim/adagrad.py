@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
-
 from optkit import rules
+from optkit._host import namespace, zeros_like
 from optkit.optim import _validate as V
 from optkit.optim.optimizer import Optimizer
 
@@ -102,10 +101,8 @@ class Adagrad(Optimizer):
         )
 
     def init_state(self, name, param, values):
-        xp = array_api_compat.array_namespace(param)
+        xp = namespace(param)
         start = values["initial_accumulator_value"]
-        state = xp.zeros(
-            param.shape, dtype=param.dtype, device=array_api_compat.device(param)
-        )
+        state = zeros_like(param)
         state[...] = xp.asarray(start, dtype=param.dtype) if V.is_array(start) else start
         return state

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
-
 from optkit import rules
+from optkit._host import namespace, zeros_like
 from optkit.optim import _validate as V
 from optkit.optim.optimizer import Optimizer
 
@@ -108,10 +107,8 @@ class DeltaBarDelta(Optimizer):
         )
 
     def init_state(self, name, param, values):
-        xp = array_api_compat.array_namespace(param)
-        state = xp.zeros(
-            param.shape, dtype=param.dtype, device=array_api_compat.device(param)
-        )
+        xp = namespace(param)
+        state = zeros_like(param)
         if name == "rate":
             lr = values["lr"]
             state[...] = xp.asarray(lr, dtype=param.dtype) if V.is_array(lr) else lr

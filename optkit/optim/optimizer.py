@@ -12,11 +12,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import array_api_compat
-
 from optkit import _exec
 from optkit._backend import resolve_backend
-from optkit._host import to_numpy
+from optkit._host import to_numpy, zeros_like
 from optkit.errors import NonFiniteGradientError
 from optkit.optim import _validate as V
 from optkit.params import FlatParams, ParamTree, check_grad
@@ -169,10 +167,7 @@ class Optimizer:
 
     def init_state(self, name: str, param: Any, values: dict[str, Any]) -> Any:
         """A fresh state array ``name`` for ``param`` (zeros unless overridden)."""
-        xp = array_api_compat.array_namespace(param)
-        return xp.zeros(
-            param.shape, dtype=param.dtype, device=array_api_compat.device(param)
-        )
+        return zeros_like(param)
 
     # ------------------------------------------------------------------ stepping
     def _match(self, grads: Any) -> list[list[Any]]:
