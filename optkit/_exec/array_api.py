@@ -26,6 +26,10 @@ def run_rule(rule: Rule, p: Any, g: Any, states: tuple, hypers: dict[str, Any]) 
         new = rule.fn(p, g, *states, **hypers)
     finally:
         rule_math.float_dtype.reset(token)
+    inputs = (p, g, *states)
+    if any(v is a for v in new for a in inputs):  # e.g. `return v, p`: copy before writing
+        xp = array_api_compat.array_namespace(p)
+        new = [xp.asarray(v, copy=True) if any(v is a for a in inputs) else v for v in new]
     p[...] = new[0]
     for array, value in zip(states, new[1:]):
         array[...] = value
