@@ -9,13 +9,14 @@
 True
 """
 
-from optkit import schedules
+from optkit import nn, schedules
 from optkit._backend import backends, get_backend, set_backend, use_backend
 from optkit._version import __version__
 from optkit.averaging import PolyakAverage
 from optkit.checkpoint import load_checkpoint, save_checkpoint
 from optkit.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from optkit.errors import NonFiniteGradientError
+from optkit.kernels import batch_norm, batch_norm_backward
 from optkit.optim import (
     SGD,
     Adagrad,
@@ -43,11 +44,14 @@ __all__ = [
     "RMSprop",
     "__version__",
     "backends",
+    "batch_norm",
+    "batch_norm_backward",
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
     "get_backend",
     "load_checkpoint",
+    "nn",
     "rule",
     "save_checkpoint",
     "schedules",

@@ -1,0 +1,384 @@
+r"""Batch normalization, functional: forward and backward, train and eval, running stats.
+
+This is the public layer. It validates, views ``x`` as ``(outer, C, inner)`` with
+the channel in the middle (a free reshape for contiguous arrays, whichever axis
+holds the channel), updates the running statistics, folds nothing itself, and hands
+the heavy passes to one backend module, chosen once per call:
+
+=============  ==========================================  ======================
+backend        module                                      statistics
+=============  ==========================================  ======================
+``numpy``      :mod:`~optkit.kernels.batch_norm_reference`  two passes (the spec)
+``array_api``  :mod:`~optkit.kernels.batch_norm_reference`  two passes (the spec)
+``numba``      :mod:`~optkit.kernels.batch_norm_numba`      one pass, shifted sums
+``cupy``       :mod:`~optkit.kernels.batch_norm_cupy`       CuPy reductions
+=============  ==========================================  ======================
+
+Backend modules are imported on first use, so ``import optkit`` imports neither
+Numba nor CuPy.
+
+Semantics are torch's (``torch.nn.functional.batch_norm`` and the ``BatchNorm*d``
+modules): the biased variance normalizes, the unbiased one enters ``running_var``;
+``momentum`` is the weight of the *new* batch (Keras' 0.99 is the weight of the
+old); ``momentum=None`` gives the cumulative average over ``num_batches_tracked``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from optkit._backend import Backend, resolve_backend
+from optkit.kernels.batch_norm_reference import stats_dtype
+
+__all__ = ["BatchNormCache", "batch_norm", "batch_norm_backward"]
+
+_MODULES = {
+    "numpy": "optkit.kernels.batch_norm_reference",
+    "array_api": "optkit.kernels.batch_norm_reference",
+    "numba": "optkit.kernels.batch_norm_numba",
+    "cupy": "optkit.kernels.batch_norm_cupy",
+}
+
+
+def kernels_for(name: str):
+    """The backend module that implements BatchNorm's passes on backend ``name``."""
+    return importlib.import_module(_MODULES[name])
+
+
+@dataclass(frozen=True)
+class BatchNormCache:
+    """What :func:`batch_norm_backward` needs from a forward call.
+
+    ``x3`` is the input viewed as ``(outer, C, inner)`` (the backend's contiguous copy
+    when the input was not contiguous); ``mean`` and ``invstd`` are per-channel, in the
+    statistics dtype (float64 for float64 input, float32 otherwise); ``weight`` is a
+    copy taken at forward time (or None); ``batch_stats`` tells whether the batch's
+    own statistics normalized (training) or fixed running ones did (eval).
+    """
+
+    backend: Backend
+    shape: tuple[int, ...]  # the input's shape; dy and dx have it
+    x3: Any  # (outer, C, inner)
+    mean: Any  # (C,) statistics dtype
+    invstd: Any  # (C,) statistics dtype, 1 / sqrt(var + eps)
+    weight: Any | None  # (C,) copy of gamma, or None
+    bias_dtype: Any | None  # dtype of beta (dbias is returned in it), None if no beta
+    batch_stats: bool
+
+
+def batch_norm(
+    x: Any,
+    weight: Any | None = None,
+    bias: Any | None = None,
+    running_mean: Any | None = None,
+    running_var: Any | None = None,
+    *,
+    training: bool,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    axis: int = 1,
+    num_batches_tracked: Any | None = None,
+    backend: str | None = None,
+) -> tuple[Any, BatchNormCache]:
+    r"""Batch normalization over every axis but ``axis`` (Ioffe & Szegedy, 2015).
+
+    Parameters
+    ----------
+    x : array, shape (N, C) or (N, C, \*spatial) for ``axis=1``
+        Input; any float dtype. The channel sits on ``axis`` (1 is torch's layout,
+        ``-1`` channels-last); statistics run over all other axes.
+    weight, bias : array of shape (C,), optional
+        γ and β. ``None`` means no affine part (γ = 1, β = 0, and the matching
+        gradient is returned as ``None``).
+    running_mean, running_var : array of shape (C,), optional
+        Running statistics, both or neither. In training they are updated in place;
+        in eval they normalize.
+    training : bool
+        Use the batch's statistics (and update the running ones) or the running ones.
+    momentum : float or None, default 0.1
+        Weight of the new batch in the running average; ``None`` gives the
+        cumulative average :math:`1/t` over ``num_batches_tracked``.
+    eps : float, default 1e-5
+        Added to the variance.
+    axis : int, default 1
+        The channel axis.
+    num_batches_tracked : 0-d integer array, optional
+        Number of batches folded into the running statistics so far. When given
+        and training with running statistics, it is incremented **in place** before
+        the update (as the torch modules do); required when ``momentum`` is None.
+    backend : str, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"array_api"`` or ``"auto"``.
+
+    Returns
+    -------
+    y : array
+        Same shape and dtype as ``x`` (float16 in → float16 out; statistics and
+        parameters may be float32).
+    cache : BatchNormCache
+        Pass it to :func:`batch_norm_backward`.
+
+    Raises
+    ------
+    ValueError
+        ``Expected more than 1 value per channel when training`` (as torch), bad
+        shapes, ``eps < 0``, ``momentum`` outside [0, 1], eval without running
+        statistics, ``momentum=None`` without ``num_batches_tracked``.
+
+    Notes
+    -----
+    Over the :math:`M` values of channel :math:`c` (biased variance):
+
+    .. math::
+        \mu = \frac1M \sum x, \quad \sigma^2 = \frac1M \sum (x-\mu)^2, \quad
+        y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+
+    In training, with :math:`m` = ``momentum`` (or :math:`1/t` when it is None):
+
+    .. math::
+        \bar\mu \leftarrow (1-m)\,\bar\mu + m\,\mu, \qquad
+        \bar\sigma^2 \leftarrow (1-m)\,\bar\sigma^2 + m\,\frac{M}{M-1}\sigma^2
+
+    In eval, :math:`\bar\mu, \bar\sigma^2` replace :math:`\mu, \sigma^2`.
+
+    References
+    ----------
+    Ioffe, S. & Szegedy, C. (2015). Batch normalization. ICML.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optkit.kernels import batch_norm
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> rm, rv = np.zeros(2), np.ones(2)
+    >>> y, cache = batch_norm(x, None, None, rm, rv, training=True, backend="numpy")
+    >>> np.round(y, 3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> rm.tolist(), np.round(rv, 3).tolist()   # momentum 0.1, unbiased variance
+    ([0.2, 2.0], [1.1, 20.9])
+    """
+    resolved = resolve_backend(backend, x)
+    return forward(
+        resolved,
+        x,
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        training=training,
+        momentum=momentum,
+        eps=eps,
+        axis=axis,
+        num_batches_tracked=num_batches_tracked,
+    )
+
+
+def _shape3(shape: tuple[int, ...], axis: int) -> tuple[int, tuple[int, int, int]]:
+    """The normalized channel axis and the ``(outer, C, inner)`` shape around it."""
+    ndim = len(shape)
+    if ndim < 2:
+        raise ValueError(
+            f"batch_norm expects x with at least 2 dimensions, got shape {shape}"
+        )
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an integer, got {axis!r}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis} is out of range for x with {ndim} dimensions")
+    axis %= ndim
+    outer = inner = 1
+    for s in shape[:axis]:
+        outer *= int(s)
+    for s in shape[axis + 1 :]:
+        inner *= int(s)
+    return axis, (outer, int(shape[axis]), inner)
+
+
+def _check_channel_vector(name: str, v: Any, channels: int) -> None:
+    if v is None:
+        return
+    if tuple(v.shape) != (channels,):
+        raise ValueError(
+            f"{name} has shape {tuple(v.shape)}, expected ({channels},) "
+            f"(one value per channel)"
+        )
+
+
+def _check_arguments(x, shape3, weight, bias, rm, rv, momentum, eps, nbt, training):
+    """Raise ``ValueError``/``TypeError`` naming the culprit; nothing is modified."""
+    channels = shape3[1]
+    for name, v in (("weight", weight), ("bias", bias)):
+        _check_channel_vector(name, v, channels)
+    for name, v in (("running_mean", rm), ("running_var", rv)):
+        _check_channel_vector(name, v, channels)
+    if (rm is None) != (rv is None):
+        raise ValueError("running_mean and running_var must be given together (or neither)")
+    if not eps >= 0:
+        raise ValueError(f"eps={eps} must be >= 0")
+    if momentum is not None and not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum={momentum} must be in [0, 1] (or None)")
+    if nbt is not None and (getattr(nbt, "shape", None) != () or not _is_integer(nbt)):
+        raise TypeError(
+            f"num_batches_tracked must be a 0-d integer array (updated in place), got "
+            f"{type(nbt).__name__} {getattr(nbt, 'dtype', '')}"
+        )
+    if training and momentum is None and rm is not None and nbt is None:
+        raise ValueError("momentum=None (cumulative average) needs num_batches_tracked")
+    if not training and rm is None:
+        raise ValueError(
+            "eval mode (training=False) needs running_mean and running_var; pass "
+            "training=True to normalize with the batch's own statistics"
+        )
+    if training and shape3[0] * shape3[2] == 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size "
+            f"{tuple(x.shape)}"
+        )
+    if shape3[0] * shape3[2] == 0:
+        raise ValueError(f"batch_norm got an empty input of shape {tuple(x.shape)}")
+
+
+def _is_integer(a: Any) -> bool:
+    kind = getattr(a.dtype, "kind", None)
+    if kind is not None:
+        return kind in "iu"
+    return "int" in str(a.dtype)
+
+
+def forward(
+    be: Backend,
+    x: Any,
+    weight: Any | None,
+    bias: Any | None,
+    running_mean: Any | None,
+    running_var: Any | None,
+    *,
+    training: bool,
+    momentum: float | None,
+    eps: float,
+    axis: int,
+    num_batches_tracked: Any | None,
+) -> tuple[Any, BatchNormCache]:
+    """:func:`batch_norm` on an already resolved backend (the module calls this)."""
+    xp = be.xp
+    _, shape3 = _shape3(tuple(x.shape), axis)
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"batch_norm needs a real float input, got dtype {x.dtype}")
+    _check_arguments(
+        x, shape3, weight, bias, running_mean, running_var, momentum, eps,
+        num_batches_tracked, training,
+    )  # fmt: skip
+    impl = kernels_for(be.name)
+    x3 = impl.as_3d(xp, x, shape3)
+    if training:
+        mean, var = impl.batch_stats(xp, x3)
+        if running_mean is not None:
+            factor = _running_factor(momentum, num_batches_tracked)
+            _update_running(xp, running_mean, running_var, mean, var, factor, shape3)
+    else:
+        sd = stats_dtype(xp, x.dtype)
+        mean = xp.astype(running_mean, sd, copy=True)
+        var = xp.astype(running_var, sd)
+    invstd = 1.0 / xp.sqrt(var + eps)
+    y3 = impl.normalize(xp, x3, mean, invstd, weight, bias)
+    keep = None if weight is None else xp.astype(weight, weight.dtype, copy=True)
+    cache = BatchNormCache(
+        backend=be,
+        shape=tuple(x.shape),
+        x3=x3,
+        mean=mean,
+        invstd=invstd,
+        weight=keep,
+        bias_dtype=None if bias is None else bias.dtype,
+        batch_stats=training,
+    )
+    return xp.reshape(y3, tuple(x.shape)), cache
+
+
+def _running_factor(momentum: float | None, nbt: Any | None) -> float:
+    """Increment ``num_batches_tracked`` in place; the new batch's weight."""
+    if nbt is not None:
+        count = int(nbt) + 1
+        nbt[...] = count
+    if momentum is None:
+        return 1.0 / count
+    return float(momentum)
+
+
+def _update_running(xp, running_mean, running_var, mean, var, factor, shape3) -> None:
+    """``running = (1 − factor)·running + factor·batch``, unbiased variance, in place."""
+    count = shape3[0] * shape3[2]
+    unbiased = var * (count / (count - 1))
+    rm_new = (1.0 - factor) * running_mean + factor * xp.astype(mean, running_mean.dtype)
+    rv_new = (1.0 - factor) * running_var + factor * xp.astype(unbiased, running_var.dtype)
+    running_mean[...] = rm_new
+    running_var[...] = rv_new
+
+
+def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
+    r"""Gradients of :func:`batch_norm` for an upstream gradient ``dy``.
+
+    Parameters
+    ----------
+    dy : array
+        Gradient of the loss with respect to ``y``; same shape as ``x``.
+    cache : BatchNormCache
+        The second result of :func:`batch_norm`.
+
+    Returns
+    -------
+    dx : array
+        Same shape and dtype as ``x``.
+    dweight, dbias : array of shape (C,) or None
+        In the dtypes of ``weight`` and ``bias``; ``None`` where those were None.
+
+    Notes
+    -----
+    With :math:`\hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon}` and :math:`M` values per
+    channel, in training (statistics depend on the batch):
+
+    .. math::
+        d\beta = \sum dy, \quad d\gamma = \sum dy\,\hat x, \quad
+        dx = \frac{\gamma}{M\sqrt{\sigma^2+\epsilon}}
+             \Big(M\,dy - d\beta - \hat x\, d\gamma\Big)
+
+    so that :math:`\sum dx = 0` and :math:`\sum dx\,\hat x = 0` per channel. In eval,
+    :math:`dx = \gamma\,dy/\sqrt{\bar\sigma^2+\epsilon}`.
+
+    References
+    ----------
+    Ioffe, S. & Szegedy, C. (2015). Batch normalization. ICML.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optkit.kernels import batch_norm, batch_norm_backward
+    >>> x = np.array([[1.0], [2.0], [6.0]])
+    >>> w, b = np.ones(1), np.zeros(1)
+    >>> y, cache = batch_norm(x, w, b, None, None, training=True, backend="numpy")
+    >>> dx, dw, db = batch_norm_backward(np.ones_like(x), cache)
+    >>> bool(np.abs(dx).max() < 1e-12), db.tolist()   # a constant dy moves nothing
+    (True, [3.0])
+    """
+    be = cache.backend
+    xp = be.xp
+    if tuple(dy.shape) != cache.shape:
+        raise ValueError(
+            f"dy has shape {tuple(dy.shape)}, but the forward input had {cache.shape}"
+        )
+    if dy.dtype != cache.x3.dtype:
+        raise TypeError(
+            f"dy has dtype {dy.dtype}, but the forward input had {cache.x3.dtype}"
+        )
+    impl = kernels_for(be.name)
+    dy3 = impl.as_3d(xp, dy, tuple(cache.x3.shape))
+    dx3, sum_dy, sum_dy_xhat = impl.backward(
+        xp, dy3, cache.x3, cache.mean, cache.invstd, cache.weight, cache.batch_stats
+    )
+    weight = cache.weight
+    dweight = None if weight is None else xp.astype(sum_dy_xhat, weight.dtype)
+    dbias = None if cache.bias_dtype is None else xp.astype(sum_dy, cache.bias_dtype)
+    return xp.reshape(dx3, cache.shape), dweight, dbias
