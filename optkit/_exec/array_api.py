@@ -18,6 +18,10 @@ from optkit.rules import math as rule_math
 
 __all__ = ["cast_hypers", "kernel_for", "run_rule"]
 
+#: Whether scalar hyperparameters must go through ``cast_hypers``:
+#: NumPy float64 scalars would upcast float32 arrays.
+CONVERTS_SCALARS = True
+
 
 def run_rule(rule: Rule, p: Any, g: Any, states: tuple, hypers: dict[str, Any]) -> None:
     """Apply ``rule`` once to whole arrays, writing parameter and states in place."""

@@ -34,6 +34,10 @@ from optkit.rules import Rule
 
 __all__ = ["BLOCK_SIZE", "all_finite", "cast_hypers", "kernel_for"]
 
+#: Whether scalar hyperparameters must go through ``cast_hypers``:
+#: scalars become NumPy scalars of the parameter dtype.
+CONVERTS_SCALARS = True
+
 #: Threads per block of the update kernels (CuPy's default; ``tools/gpu_bench.py
 #: --block-sizes`` measures alternatives).
 BLOCK_SIZE = 128

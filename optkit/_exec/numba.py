@@ -39,6 +39,10 @@ from optkit.rules import math as rule_math
 
 __all__ = ["PARALLEL_THRESHOLD", "cache_dir", "cast_hypers", "kernel_for", "source_for"]
 
+#: Whether scalar hyperparameters must go through ``cast_hypers``:
+#: the kernel packs scalars into an array of the parameter dtype.
+CONVERTS_SCALARS = False
+
 #: Below this many elements the serial loop runs; at and above it, the ``prange`` one.
 #: Measured with ``python tools/bench_parallel_threshold.py`` on 2 cores: the
 #: parallel Adam loop costs a fixed ~10 us of thread wake-up, which pays off from
@@ -371,6 +375,6 @@ def all_finite(g: np.ndarray) -> bool:
     An integer count vectorizes without fast-math (a float sum would need
     ``reassoc``); the check costs one read of the gradient.
     """
-    flat = g.reshape(-1) if g.flags.c_contiguous else np.ascontiguousarray(g).reshape(-1)
+    flat = g if g.ndim == 1 and g.flags.c_contiguous else np.ascontiguousarray(g).reshape(-1)
     loop = _count_bad_serial if flat.shape[0] < PARALLEL_THRESHOLD else _count_bad_parallel
     return loop(flat) == 0

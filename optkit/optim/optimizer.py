@@ -217,10 +217,13 @@ class Optimizer:
         return True
 
     def _values(self, group: dict[str, Any], t: int) -> dict[str, Any]:
+        """The group's hyperparameters at step count ``t`` (schedules evaluated)."""
         values = {}
         for k in self.defaults:
             v = group[k]
-            values[k] = _resolve(v, t) if callable(v) or type(v) is tuple else v
+            if callable(v) or (type(v) is tuple and any(map(callable, v))):
+                v = _resolve(v, t)
+            values[k] = v
         return values
 
     def _states(self, name: str, p: Any, rule: Rule, values: dict[str, Any]) -> tuple:
@@ -266,13 +269,17 @@ class Optimizer:
             arrays = [k for k, v in host.items() if type(v) is not float and V.is_array(v)]
             mask = frozenset(arrays) if arrays else _NO_ARRAYS
             kernel = self._kernel(index, rule, mask)
-            cast_hypers = self._executors[index].cast_hypers
+            executor = self._executors[index]
+            # Numba packs scalars itself; other executors convert them (T1).
+            convert = bool(mask) or executor.CONVERTS_SCALARS
             cast: dict[Any, dict[str, Any]] = {}
             for name, p, g in zip(group["names"], group["params"], grad_list):
                 states = self._states(name, p, rule, values)
-                hypers = cast.get(p.dtype)
-                if hypers is None or mask:
-                    hypers = cast[p.dtype] = cast_hypers(host, p)
+                hypers = host
+                if convert:
+                    hypers = cast.get(p.dtype)
+                    if hypers is None or mask:
+                        hypers = cast[p.dtype] = executor.cast_hypers(host, p)
                 kernel(p, g, states, hypers)
         self._step_count = t
         return True
