@@ -80,7 +80,9 @@ def _roofline_loop(reads: int, writes: int) -> Callable:
 def roofline_step(name: str, n: int, dtype: Any) -> Callable[[], None]:
     """A callable with the memory traffic of one ideal ``name`` step on ``n`` elements."""
     states = _state_count(name)
-    arrays = [np.zeros(n, dtype) for _ in range(2 + states)]
+    # Filled, not np.zeros: pages of a fresh np.zeros array that are only read stay
+    # mapped to the kernel's shared zero page and read far faster than memory.
+    arrays = [np.full(n, 0.5, dtype) for _ in range(2 + states)]
     loop = _roofline_loop(2 + states, 1 + states)
     loop(*arrays)  # compile outside the timing
     return lambda: loop(*arrays)
@@ -169,6 +171,18 @@ def time_call(fn: Callable[[], Any], min_time: float = 0.2, repeat: int = 5) -> 
         for _ in range(number):
             fn()
         times.append((time.perf_counter() - t0) / number)
+    return statistics.median(times)
+
+
+def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:
+    """Median wall time of single ``fn()`` calls in seconds (for calls of >~1 ms)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 

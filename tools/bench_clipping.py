@@ -15,34 +15,21 @@ reassociation), so ``numba / roofline`` near 1 means the norm runs at memory spe
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
 
+from optkit.benchmark import median_time
 from optkit.clipping import clip_by_global_norm
 
 
-@numba.njit(parallel=True, error_model="numpy", fastmath=True, cache=True)
+@numba.njit(parallel=True, error_model="numpy", fastmath={"reassoc"}, cache=True)
 def read_roofline(x):
     """Read every element once (float32 sum, any order)."""
     s = np.float32(0.0)
     for i in numba.prange(x.shape[0]):
         s += x[i]
     return s
-
-
-def median_time(fn, repeat: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def shrinking(clip, norm0: float):

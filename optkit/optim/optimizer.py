@@ -227,11 +227,15 @@ class Optimizer:
         return values
 
     def _states(self, name: str, p: Any, rule: Rule, values: dict[str, Any]) -> tuple:
-        state = self.state.setdefault(name, {})
-        for s in rule.state:
-            if s not in state:
-                state[s] = self.init_state(s, p, values)
-        return tuple(state[s] for s in rule.state)
+        state = self.state.get(name)
+        try:
+            return tuple(map(state.__getitem__, rule.state))
+        except (AttributeError, KeyError):  # first step (or a rule with new state)
+            state = self.state.setdefault(name, {})
+            for s in rule.state:
+                if s not in state:
+                    state[s] = self.init_state(s, p, values)
+            return tuple(state[s] for s in rule.state)
 
     def _kernel(self, index: int, rule: Rule, mask: frozenset[str]) -> Callable:
         key = (index, rule, mask)
