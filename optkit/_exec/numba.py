@@ -376,6 +376,8 @@ def all_finite(g: np.ndarray) -> bool:
     An integer count vectorizes without fast-math (a float sum would need
     ``reassoc``); the check costs one read of the gradient.
     """
-    flat = g if g.ndim == 1 and g.flags.c_contiguous else np.ascontiguousarray(g).reshape(-1)
+    flat = (
+        g if g.ndim == 1 and g.flags.c_contiguous else np.ascontiguousarray(g).reshape(-1)
+    )
     loop = _count_bad_serial if flat.shape[0] < PARALLEL_THRESHOLD else _count_bad_parallel
     return loop(flat) == 0
