@@ -57,6 +57,14 @@ CONFIGS: tuple[OptimConfig, ...] = (
     _c("sgd_momentum", ok.SGD, "sgd_momentum", lr=0.02, momentum=0.9),
     _c("sgd_dampening", ok.SGD, "sgd_momentum", lr=0.02, momentum=0.9, dampening=0.3),
     _c(
+        "sgd_lecture_momentum",
+        ok.SGD,
+        "sgd_momentum_lecture",
+        lr=0.02,
+        momentum=0.9,
+        lecture_momentum=True,
+    ),
+    _c(
         "sgd_momentum_wd_maximize",
         ok.SGD,
         "sgd_momentum",

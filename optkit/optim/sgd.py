@@ -29,6 +29,11 @@ class SGD(Optimizer):
         Nesterov momentum (requires ``momentum > 0`` and ``dampening == 0``).
     maximize : bool, default False
         Ascend instead of descend.
+    lecture_momentum : bool, default False
+        Keep the lecture's velocity :math:`v \leftarrow \mu v - \epsilon g`,
+        :math:`\theta \leftarrow \theta + v` (state ``v``) instead of torch's buffer
+        (state ``buf``). Same iterates at constant ε; under a learning-rate schedule
+        the old velocity keeps the old ε. No dampening or Nesterov with it.
     backend : str, optional
         ``"numpy"``, ``"numba"``, ``"cupy"``, ``"array_api"`` or ``"auto"``.
     nonfinite : {"raise", "skip", "propagate"}, default "raise"
@@ -47,7 +52,8 @@ class SGD(Optimizer):
     The lecture writes momentum as :math:`v \leftarrow \alpha v - \epsilon g`,
     :math:`\theta \leftarrow \theta + v` (ε inside the velocity). Both give the same
     iterates while ε is constant (:math:`v = -\epsilon b`); under a changing ε they
-    differ: here a new ε applies to the whole buffer at once.
+    differ: here a new ε applies to the whole buffer at once. ``lecture_momentum=True``
+    keeps the lecture's form.
 
     References
     ----------
@@ -71,6 +77,7 @@ class SGD(Optimizer):
         "weight_decay": V.non_negative,
         "nesterov": V.flag,
         "maximize": V.flag,
+        "lecture_momentum": V.flag,
     }
 
     def __init__(
@@ -83,6 +90,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        lecture_momentum: bool = False,
         backend: str | None = None,
         nonfinite: str = "raise",
     ):
@@ -95,15 +103,25 @@ class SGD(Optimizer):
                 weight_decay=weight_decay,
                 nesterov=nesterov,
                 maximize=maximize,
+                lecture_momentum=lecture_momentum,
             ),
             backend=backend,
             nonfinite=nonfinite,
         )
         for group in self.param_groups:
-            self._check_nesterov(group)
+            self._check_forms(group)
 
     @staticmethod
-    def _check_nesterov(group: dict[str, Any]) -> None:
+    def _check_forms(group: dict[str, Any]) -> None:
+        damp = V.first_value(group["dampening"])
+        if group["lecture_momentum"] and (
+            group["nesterov"] or not V.holds(damp, lambda v: v == 0)
+        ):
+            raise ValueError(
+                f"lecture_momentum=True is the lecture's heavy-ball form: it takes no "
+                f"nesterov and no dampening (got nesterov={group['nesterov']!r}, "
+                f"dampening={damp!r})"
+            )
         if not group["nesterov"]:
             return
         mu, damp = V.first_value(group["momentum"]), V.first_value(group["dampening"])
@@ -116,7 +134,11 @@ class SGD(Optimizer):
     def rule_for(self, values: dict[str, Any]):
         if values["nesterov"]:
             return rules.sgd_nesterov
-        return rules.sgd if self._momentum_is_zero(values) else rules.sgd_momentum
+        if self._momentum_is_zero(values):
+            return rules.sgd
+        return (
+            rules.sgd_momentum_lecture if values["lecture_momentum"] else rules.sgd_momentum
+        )
 
     @staticmethod
     def _momentum_is_zero(values: dict[str, Any]) -> bool:
@@ -131,6 +153,9 @@ class SGD(Optimizer):
             wd=values["weight_decay"],
         )
         if self._momentum_is_zero(values) and not values["nesterov"]:
+            return common
+        if values["lecture_momentum"]:
+            common["mu"] = values["momentum"]
             return common
         first = t == 1
         mu = values["momentum"]

@@ -15,7 +15,7 @@ from optkit.rules.rmsprop import (
     rmsprop_centered_momentum,
     rmsprop_momentum,
 )
-from optkit.rules.sgd import sgd, sgd_momentum, sgd_nesterov
+from optkit.rules.sgd import sgd, sgd_momentum, sgd_momentum_lecture, sgd_nesterov
 
 #: Every built-in rule by name.
 RULES = {
@@ -23,6 +23,7 @@ RULES = {
     for r in (
         sgd,
         sgd_momentum,
+        sgd_momentum_lecture,
         sgd_nesterov,
         adagrad,
         rmsprop,

@@ -42,3 +42,16 @@ def sgd_nesterov(p, g, buf, *, lr, s, wd, mu, decay, damp):
     g = s * g + wd * p
     buf = decay * buf + damp * g
     return p - lr * (g + mu * buf), buf
+
+
+@rule(state=("v",))
+def sgd_momentum_lecture(p, g, v, *, lr, s, wd, mu):
+    r"""Momentum exactly as the lecture writes it (Algorithm 8.2): ε inside the velocity.
+
+    :math:`v \leftarrow \alpha v - \epsilon g,\ \theta \leftarrow \theta + v`.
+    With a constant ε this gives the same iterates as :func:`sgd_momentum`
+    (:math:`v = -\epsilon b`); when ε changes, the old velocity keeps its old scale.
+    """
+    g = s * g + wd * p
+    v = mu * v - lr * g
+    return p + v, v
