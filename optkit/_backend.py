@@ -52,15 +52,22 @@ def set_backend(name: str | None) -> None:
     >>> import optkit as ok
     >>> ok.set_backend("numpy"); ok.get_backend()
     'numpy'
-    >>> ok.set_backend(None); ok.get_backend() in ("auto",) or True
-    True
+    >>> ok.set_backend(None)      # back to OPTKIT_BACKEND, else "auto"
     """
     global _global_choice
     _global_choice = None if name is None else _check_name(name)
 
 
 def get_backend() -> str:
-    """The backend name in force here: context, then global, then env, then ``auto``."""
+    """The backend name in force here: context, then global, then env, then ``auto``.
+
+    Examples
+    --------
+    >>> import optkit as ok
+    >>> with ok.use_backend("numba"):
+    ...     ok.get_backend()
+    'numba'
+    """
     chosen = _context_choice.get() or _global_choice or os.environ.get(_ENV_VAR)
     return _check_name(chosen) if chosen else "auto"
 
@@ -155,16 +162,6 @@ class Backend:
     name: str
     xp: Any
 
-    @property
-    def is_numpy_like(self) -> bool:
-        """True when arrays are ``numpy.ndarray`` (backends ``numpy`` and ``numba``)."""
-        return self.name in ("numpy", "numba")
-
-
-def _library_of(array: Any) -> str:
-    module = type(array).__module__.split(".")[0]
-    return "numpy" if module == "numpy" else module
-
 
 def _numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
@@ -178,8 +175,10 @@ def resolve_backend(requested: str | None, array: Any) -> Backend:
     """
     import array_api_compat
 
+    from optkit._host import library_of
+
     name = _check_name(requested) if requested is not None else get_backend()
-    library = _library_of(array)
+    library = library_of(array)
     if not array_api_compat.is_array_api_obj(array):
         raise TypeError(f"expected an array, got {type(array).__name__}")
     if name == "auto":

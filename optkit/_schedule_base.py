@@ -30,7 +30,18 @@ def _check_t(t: int) -> int:
 
 
 class Schedule:
-    """A hyperparameter as a function of the applied-step count ``t`` (from 0)."""
+    """A hyperparameter as a function of the applied-step count ``t`` (from 0).
+
+    Wraps any ``t -> value`` function with a description; the constructors of
+    :mod:`optkit.schedules` return these.
+
+    Examples
+    --------
+    >>> from optkit.schedules import Schedule
+    >>> halving = Schedule(lambda t: 0.1 / 2**t, "halving(0.1)")
+    >>> halving(3), halving
+    (0.0125, halving(0.1))
+    """
 
     def __init__(self, fn: Callable[[int], float], description: str):
         self._fn = fn

@@ -94,6 +94,8 @@ def _available(backend: str) -> str:
         return "numba is not installed"
     if backend.startswith("torch") and importlib.util.find_spec("torch") is None:
         return "torch is not installed"
+    if backend.startswith("torch") and importlib.util.find_spec("numba") is None:
+        return "numba is not installed (torch peers use Numba's thread count)"
     if backend == "cupy":
         from optkit._backend import backends
 

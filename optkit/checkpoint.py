@@ -316,15 +316,13 @@ def _entry(archive: Any, key: str, path: str | None = None) -> np.ndarray:
 
 
 def _converter(backend: str | None):
-    from optkit._backend import BACKENDS
+    from optkit._backend import _check_name
 
-    if backend is None or backend in ("auto", "numpy", "numba", "array_api"):
+    if backend is None or _check_name(backend) != "cupy":
         return None
-    if backend == "cupy":
-        import cupy
+    import cupy
 
-        return cupy.asarray
-    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return cupy.asarray
 
 
 def _convert(value: Any, convert: Any) -> Any:

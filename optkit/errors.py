@@ -11,6 +11,16 @@ class NonFiniteGradientError(FloatingPointError):
     Nothing was modified. Attributes ``name`` (the parameter), ``step`` (the
     applied-step count the update would have had, from 1) and ``count`` (how many
     non-finite values).
+
+    Examples
+    --------
+    >>> import numpy as np, optkit as ok
+    >>> w = np.ones(3)
+    >>> try:
+    ...     ok.SGD({"w": w}, lr=0.1).step({"w": np.array([1.0, np.nan, np.inf])})
+    ... except ok.NonFiniteGradientError as err:
+    ...     print(err.name, err.step, err.count, w.tolist())
+    w 1 2 [1.0, 1.0, 1.0]
     """
 
     def __init__(self, name: str, step: int, count: int):

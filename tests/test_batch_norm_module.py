@@ -175,10 +175,22 @@ def test_load_state_dict_checks_keys_and_shapes_before_writing():
         bn.load_state_dict({k: v for k, v in state.items() if k != "bias"})
     with pytest.raises(KeyError, match="unexpected keys \\['extra'\\]"):
         bn.load_state_dict({**state, "extra": np.zeros(3)})
-    bad = {**state, "running_var": np.full(4, 7.0), "weight": np.full(3, 9.0)}
+    bad = {
+        **state,
+        "running_var": np.full(4, 7.0, np.float32),
+        "weight": np.full(3, 9.0, np.float32),
+    }
     with pytest.raises(ValueError, match="running_var"):
         bn.load_state_dict(bad)
     assert bn.weight.tolist() == [1.0] * 3  # nothing written
+    wrong_dtype = {
+        **state,
+        "weight": np.full(3, 1e300),
+        "bias": np.full(3, 5.0, np.float32),
+    }
+    with pytest.raises(TypeError, match=r"\['weight'\] has dtype float64"):
+        bn.load_state_dict(wrong_dtype)
+    assert bn.bias.tolist() == [0.0] * 3  # nothing written
 
 
 @pytest.mark.parametrize(

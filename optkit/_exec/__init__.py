@@ -2,9 +2,11 @@
 
 ``kernel_for(backend, rule, array_hypers)`` returns a callable
 ``kernel(p, g, states, hypers)`` that updates ``p`` and every array of ``states`` in
-place. ``hypers`` maps each of the rule's hyperparameter names to a value already
-cast by :func:`cast_hypers` (scalars in the parameter's dtype, or arrays
-broadcastable to the parameter). Kernels are built once and kept.
+place. ``hypers`` maps each of the rule's hyperparameter names to a number or an
+array broadcastable to the parameter; an executor whose ``CONVERTS_SCALARS`` is
+true needs them passed through its ``cast_hypers`` first (the Numba executor packs
+scalars itself). Each executor module also has ``all_finite(g)``. Kernels are built
+once and kept.
 """
 
 from __future__ import annotations
@@ -44,11 +46,6 @@ def kernel_for(backend: str, rule: Rule, array_hypers: frozenset[str]):
 def cast_hypers(backend: str, hypers: dict[str, Any], param: Any) -> dict[str, Any]:
     """Hyperparameters in the form ``backend``'s kernels take, for ``param``'s dtype."""
     return executor(backend).cast_hypers(hypers, param)
-
-
-def all_finite(backend: str, g: Any) -> bool:
-    """True when ``g`` holds no NaN or infinity (one read of ``g``)."""
-    return executor(backend).all_finite(g)
 
 
 def count_nonfinite(g: Any) -> int:

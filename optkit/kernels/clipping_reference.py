@@ -29,9 +29,13 @@ def _size(x: Any) -> int:
 
 
 def array_norm(xp: Any, g: Any) -> Any:
-    """The 2-norm of ``g`` as a 0-d array of its dtype (scaled by ``max |g|``)."""
+    """The 2-norm of ``g`` as a 0-d array (scaled by ``max |g|``), in ``g``'s dtype, or
+    float32 for float16 input: a float16 sum of squares overflows past 65,504."""
+    half = getattr(xp, "float16", None)  # not every namespace has float16
+    acc = xp.float32 if half is not None and g.dtype == half else g.dtype
     if _size(g) == 0:
-        return xp.zeros((), dtype=g.dtype, device=array_api_compat.device(g))
+        return xp.zeros((), dtype=acc, device=array_api_compat.device(g))
+    g = xp.astype(g, acc)
     top = xp.max(xp.abs(g))
     safe = xp.where((top > 0) & xp.isfinite(top), top, xp.ones_like(top))
     r = g / safe

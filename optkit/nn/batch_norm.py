@@ -16,7 +16,7 @@ import numpy as np
 
 from optkit._backend import Backend, resolve_backend
 from optkit.kernels.batch_norm import BatchNormCache, batch_norm_backward, forward
-from optkit.params import FlatParams
+from optkit.params import FlatParams, dtype_name
 
 __all__ = ["BatchNorm"]
 
@@ -259,6 +259,11 @@ class BatchNorm:
                 raise ValueError(
                     f"state_dict[{name!r}] has shape {value.shape}, expected "
                     f"{tuple(target.shape)}"
+                )
+            if dtype_name(value.dtype) != dtype_name(target.dtype):
+                raise TypeError(
+                    f"state_dict[{name!r}] has dtype {value.dtype}, expected "
+                    f"{target.dtype} (convert it explicitly; nothing was loaded)"
                 )
         for name, target in own.items():
             value = _to_host(state_dict[name])

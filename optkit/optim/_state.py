@@ -74,19 +74,39 @@ def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
                 )
                 opt._check(k, values[k])
         new_values.append(values)
+        opt.check_group({**group, **values})
         if step > 0:
             _check_state_keys(opt, sd["state"], group, values, step)
+    group_state = sd.get("group_state")
+    if (group_state is None and step > 0) or (
+        group_state is not None and len(group_state) != len(groups)
+    ):
+        raise ValueError(
+            f"state_dict group_state has {None if group_state is None else len(group_state)}"
+            f" entries for {len(groups)} parameter groups"
+        )
+    _load_schedules(schedule_loads)  # all or nothing
     # ---- everything checked: now write
-    for schedule, saved in schedule_loads:
-        schedule.load_state_dict(saved)
     opt.state.clear()
     for name, entries in sd["state"].items():
         opt.state[name] = {k: _like(v, params[name]) for k, v in entries.items()}
     for group, values in zip(opt.param_groups, new_values):
         group.update(values)
-    opt.group_state[:] = [dict(gs) for gs in sd.get("group_state", [{}] * len(groups))]
+    opt.group_state[:] = [dict(gs) for gs in group_state or [{}] * len(groups)]
     opt._step_count = step
     opt.skipped_steps = int(sd.get("skipped_steps", 0))
+
+
+def _load_schedules(loads: list) -> None:
+    """Load every schedule's saved state, or none: on an error, restore the others."""
+    backups = [(schedule, schedule.state_dict()) for schedule, _ in loads]
+    try:
+        for schedule, saved in loads:
+            schedule.load_state_dict(saved)
+    except Exception:
+        for schedule, state in backups:
+            schedule.load_state_dict(state)
+        raise
 
 
 def _check_state_keys(opt: Any, state: Mapping, group: dict, values: dict, step: int):

@@ -1,7 +1,8 @@
 """Eager validation of hyperparameters: numbers, arrays, or schedules (``t -> value``).
 
-Every check raises ``ValueError`` whose message names the hyperparameter and shows
-the offending value, e.g. ``invalid lr=-1.0: must be >= 0``. Arrays are checked
+A value out of range raises ``ValueError`` whose message names the hyperparameter
+and shows the offending value, e.g. ``invalid lr=-1.0: must be >= 0``; a value of
+the wrong kind (a string, a bool where a number is due) raises ``TypeError``. Arrays are checked
 element-wise; a schedule is checked at its first value (``t = 0``).
 """
 
@@ -55,11 +56,6 @@ def non_negative(name: str, value: Any) -> None:
     check(name, value, lambda v: v >= 0, ">= 0")
 
 
-def positive(name: str, value: Any) -> None:
-    """``value > 0``."""
-    check(name, value, lambda v: v > 0, "> 0")
-
-
 def unit_interval(name: str, value: Any) -> None:
     """``0 <= value < 1``."""
     check(name, value, lambda v: (v >= 0) & (v < 1), "in [0, 1)")
@@ -71,6 +67,15 @@ def betas_pair(name: str, value: Any) -> None:
         raise ValueError(f"invalid {name}={value!r}: expected a pair (beta1, beta2)")
     for i, beta in enumerate(value):
         unit_interval(f"{name}[{i}]", beta)
+
+
+def number_or_array(name: str, value: Any) -> None:
+    """Reject schedules where a hyperparameter only sets an initial value."""
+    if callable(value):
+        raise TypeError(
+            f"invalid {name}={value!r}: this hyperparameter is an initial "
+            f"value (a number or an array), not a schedule"
+        )
 
 
 def flag(name: str, value: Any) -> None:

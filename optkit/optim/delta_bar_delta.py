@@ -10,6 +10,12 @@ from optkit.optim import _validate as V
 from optkit.optim.optimizer import Optimizer
 
 
+def _initial_rate(name: str, value: Any) -> None:
+    """``lr`` is only the starting per-weight rate: a number or array, never a schedule."""
+    V.number_or_array(name, value)
+    V.non_negative(name, value)
+
+
 class DeltaBarDelta(Optimizer):
     r"""Delta-bar-delta: each weight keeps its own rate a, grown while its gradient
     keeps its sign and cut when the sign flips (lecture §8.5).
@@ -18,7 +24,8 @@ class DeltaBarDelta(Optimizer):
     ----------
     params : array, list, dict, FlatParams or list of group dicts
     lr : float or array, default 1e-2
-        Initial per-weight rate :math:`a_0` (state ``rate`` starts here).
+        Initial per-weight rate :math:`a_0` (state ``rate`` starts here); the rate
+        then adapts by itself, so a schedule is refused.
     kappa : float, default 1e-3
         κ, additive increase while :math:`\bar\delta_{t-1} g > 0`.
     phi : float, default 0.1
@@ -59,7 +66,7 @@ class DeltaBarDelta(Optimizer):
     """
 
     checks = {
-        "lr": V.non_negative,
+        "lr": _initial_rate,
         "kappa": V.non_negative,
         "phi": V.unit_interval,
         "theta": V.unit_interval,

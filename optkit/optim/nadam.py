@@ -82,7 +82,7 @@ class NAdam(Optimizer):
             params,
             dict(
                 lr=lr,
-                betas=tuple(betas),
+                betas=tuple(betas) if isinstance(betas, list) else betas,
                 eps=eps,
                 weight_decay=weight_decay,
                 momentum_decay=momentum_decay,

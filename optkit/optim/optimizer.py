@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from optkit import _exec
-from optkit._backend import resolve_backend
+from optkit._backend import get_backend, resolve_backend
 from optkit._host import to_numpy, zeros_like
 from optkit.errors import NonFiniteGradientError
 from optkit.optim import _validate as V
-from optkit.params import FlatParams, ParamTree, check_grad
+from optkit.params import FlatParams, ParamTree, check_grad, dtype_name
 from optkit.rules import Rule
 
 __all__ = ["Optimizer"]
@@ -54,7 +54,31 @@ class Optimizer:
     """Base class of optkit's optimizers (torch-style groups, state and ``step``).
 
     Subclasses set ``checks`` (``{hyperparameter: validator}``) and implement
-    :meth:`rule_for` and :meth:`host_hypers`; optionally :meth:`init_state`.
+    :meth:`rule_for` and :meth:`host_hypers`; optionally :meth:`init_state` and
+    :meth:`check_group`.
+
+    Examples
+    --------
+    A new optimizer from a new rule (signSGD with momentum, Bernstein et al. 2018):
+
+    >>> import numpy as np, optkit as ok
+    >>> from optkit.rules import rule
+    >>> from optkit.rules.math import sign
+    >>> @rule(state=("buf",))
+    ... def signum(p, g, buf, *, lr, beta):
+    ...     buf = beta * buf + (1 - beta) * g
+    ...     return p - lr * sign(buf), buf
+    >>> class Signum(ok.Optimizer):
+    ...     def __init__(self, params, lr=0.01, beta=0.9, *, backend=None):
+    ...         super().__init__(params, dict(lr=lr, beta=beta), backend=backend)
+    ...     def rule_for(self, values):
+    ...         return signum
+    ...     def host_hypers(self, values, t, group_state):
+    ...         return dict(lr=values["lr"], beta=values["beta"])
+    >>> w = np.array([1.0, -1.0])
+    >>> _ = Signum(w, lr=0.5, backend="numpy").step(np.array([3.0, -0.1]))
+    >>> w.tolist()
+    [0.5, -0.5]
     """
 
     checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
@@ -106,7 +130,8 @@ class Optimizer:
         clash = [n for n in tree.names if n in taken]
         if clash:
             raise ValueError(f"parameter names {clash} appear in two groups")
-        values = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in group.items()}
+        values = {**self.defaults, **{k: v for k, v in given.items() if k != "params"}}
         for name, value in values.items():
             if name in group:
                 self._check(name, value)
@@ -120,7 +145,8 @@ class Optimizer:
                 "array-valued hyperparameters are not supported on a "
                 "FlatParams (its buffers mix arrays); use a dict of arrays"
             )
-        backend = resolve_backend(self._requested_backend, tree.arrays[0])
+        self.check_group(values)
+        backend = self._backend_for(tree)
         for pname, p in zip(tree.names, tree.arrays):
             if type(p) is not type(tree.arrays[0]):
                 raise TypeError(
@@ -133,6 +159,32 @@ class Optimizer:
         self._backends.append(backend)
         self._executors.append(_exec.executor(backend.name))
         self.group_state.append({})
+
+    def _backend_for(self, tree: ParamTree):
+        """Resolve the group's backend; float16 cannot run on Numba (no float16
+        arithmetic there): ``auto`` then takes the NumPy path, an explicit
+        ``"numba"`` raises naming the parameter."""
+        backend = resolve_backend(self._requested_backend, tree.arrays[0])
+        if backend.name != "numba":
+            return backend
+        half = [
+            n for n, p in zip(tree.names, tree.arrays) if dtype_name(p.dtype) == "float16"
+        ]
+        if not half:
+            return backend
+        if (self._requested_backend or get_backend()) == "auto":
+            return resolve_backend("numpy", tree.arrays[0])
+        raise TypeError(
+            f"parameter {half[0]!r} is float16, which the numba backend cannot update "
+            f"(Numba has no float16 arithmetic); use backend='numpy' or float32 parameters"
+        )
+
+    def check_group(self, values: dict[str, Any]) -> None:
+        """Checks that involve several hyperparameters of one group (none by default).
+
+        Called for every group added and for every group restored by
+        :meth:`load_state_dict`; raise ``ValueError`` naming the values.
+        """
 
     @staticmethod
     def _flat_values(values: dict[str, Any]):
@@ -173,7 +225,7 @@ class Optimizer:
     def _match(self, grads: Any) -> list[list[Any]]:
         """Gradients aligned with every group's arrays; all checks before any write."""
         trees = self._trees
-        if len(trees) == 1:
+        if len(trees) == 1 and not self._grouped:
             per_group = [trees[0].match(grads)]
         elif isinstance(grads, Mapping) and not isinstance(grads, FlatParams):
             names = [n for t in trees for n in t.names]

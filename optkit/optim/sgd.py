@@ -108,11 +108,9 @@ class SGD(Optimizer):
             backend=backend,
             nonfinite=nonfinite,
         )
-        for group in self.param_groups:
-            self._check_forms(group)
 
-    @staticmethod
-    def _check_forms(group: dict[str, Any]) -> None:
+    def check_group(self, group: dict[str, Any]) -> None:
+        """Nesterov needs momentum > 0 and no dampening; the lecture form neither."""
         damp = V.first_value(group["dampening"])
         if group["lecture_momentum"] and (
             group["nesterov"] or not V.holds(damp, lambda v: v == 0)
