@@ -170,6 +170,7 @@ class ParamTree:
     arrays: list[Any]
     keys: list[Any]  # list indices / dict keys / dtype names, as given
     flat: FlatParams | None = None
+    gather_buffer: FlatParams | None = None  # gradients given as a dict, gathered here
 
     @classmethod
     def build(cls, params: Any, prefix: str = "") -> ParamTree:
@@ -255,7 +256,9 @@ class ParamTree:
             raise ValueError(
                 f"gradients do not match FlatParams: missing {missing}, unexpected {extra}"
             )
-        out = flat.zeros_like()
+        out = self.gather_buffer
+        if out is None:  # one buffer, reused: every view is overwritten each step
+            out = self.gather_buffer = flat.zeros_like()
         for name in flat.keys():
             g, target = grads[name], out[name]
             check_grad(name, flat[name], g)

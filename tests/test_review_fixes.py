@@ -92,3 +92,17 @@ def test_load_checkpoint_backend_name_is_case_insensitive(tmp_path):
     np.testing.assert_array_equal(ok.load_checkpoint(path, backend="NumPy")["w"], [0, 1, 2])
     with pytest.raises(ValueError, match="unknown backend"):
         ok.load_checkpoint(path, backend="tpu")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_dict_gradients_on_flat_params_over_several_steps(backend):
+    arrays = {"w": np.linspace(-1, 1, 6).reshape(2, 3), "b": np.array([0.5, -0.5])}
+    flat = ok.FlatParams(arrays)
+    separate = {k: v.copy() for k, v in arrays.items()}
+    opt_flat = ok.Adam(flat, lr=0.1, backend=backend)
+    opt_sep = ok.Adam(separate, lr=0.1, backend=backend)
+    for step in range(4):
+        opt_flat.step({k: (step + 1) * flat[k] for k in flat.keys()})
+        opt_sep.step({k: (step + 1) * v for k, v in separate.items()})
+    for k in arrays:
+        np.testing.assert_allclose(flat[k], separate[k], rtol=1e-12)
