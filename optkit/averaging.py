@@ -24,7 +24,7 @@ import array_api_compat
 from optkit import _exec
 from optkit._backend import resolve_backend
 from optkit._host import from_numpy, to_numpy
-from optkit.params import ParamTree, dtype_name
+from optkit.params import ParamTree, check_saved
 from optkit.rules import rule
 
 __all__ = ["PolyakAverage"]
@@ -312,17 +312,7 @@ class PolyakAverage:
         for name, target in zip(names, targets):
             if name not in saved:
                 raise ValueError(f"state_dict entry '{key}.{name}' is missing")
-            value = saved[name]
-            if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"state_dict entry '{key}.{name}' has shape {tuple(value.shape)}, "
-                    f"expected {tuple(target.shape)}"
-                )
-            if dtype_name(value.dtype) != dtype_name(target.dtype):
-                raise TypeError(
-                    f"state_dict entry '{key}.{name}' has dtype {value.dtype}, "
-                    f"expected {dtype_name(target.dtype)}"
-                )
+            check_saved(f"state_dict entry '{key}.{name}'", saved[name], target)
         counters = _check_counters(sd, self.mode, self.window)
         for name, target in zip(names, targets):
             target[...] = from_numpy(saved[name], target)

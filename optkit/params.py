@@ -266,6 +266,21 @@ class ParamTree:
         return [out.buffers[k] for k in self.keys]
 
 
+def check_saved(label: str, value: Any, target: Any) -> None:
+    """Raise ``ValueError`` (shape) or ``TypeError`` (dtype) naming ``label`` unless a
+    saved array fits the array it will be loaded into (dtype compared by name, so a
+    NumPy copy of a CuPy or strict array fits)."""
+    if tuple(value.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{label} has shape {tuple(value.shape)}, expected {tuple(target.shape)}"
+        )
+    if dtype_name(value.dtype) != dtype_name(target.dtype):
+        raise TypeError(
+            f"{label} has dtype {value.dtype}, expected {dtype_name(target.dtype)} "
+            f"(convert it explicitly; nothing was loaded)"
+        )
+
+
 def check_grad(name: str, p: Any, g: Any) -> None:
     """Raise ``TypeError``/``ValueError`` naming ``name`` unless ``g`` mirrors ``p``."""
     if type(g) is not type(p):

@@ -16,7 +16,7 @@ import numpy as np
 
 from optkit._backend import Backend, resolve_backend
 from optkit.kernels.batch_norm import BatchNormCache, batch_norm_backward, forward
-from optkit.params import FlatParams, dtype_name
+from optkit.params import FlatParams, check_saved
 
 __all__ = ["BatchNorm"]
 
@@ -255,16 +255,7 @@ class BatchNorm:
             )
         for name, target in own.items():
             value = np.asarray(_to_host(state_dict[name]))
-            if value.shape != tuple(target.shape):
-                raise ValueError(
-                    f"state_dict[{name!r}] has shape {value.shape}, expected "
-                    f"{tuple(target.shape)}"
-                )
-            if dtype_name(value.dtype) != dtype_name(target.dtype):
-                raise TypeError(
-                    f"state_dict[{name!r}] has dtype {value.dtype}, expected "
-                    f"{target.dtype} (convert it explicitly; nothing was loaded)"
-                )
+            check_saved(f"state_dict[{name!r}]", value, target)
         for name, target in own.items():
             value = _to_host(state_dict[name])
             xp = _array_module("cupy" if _is_cupy(target) else None)

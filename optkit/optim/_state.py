@@ -9,7 +9,7 @@ import array_api_compat
 import numpy as np
 
 from optkit.optim import _validate as V
-from optkit.params import dtype_name
+from optkit.params import check_saved
 
 
 def _like(value: Any, param: Any) -> Any:
@@ -54,15 +54,7 @@ def load_optimizer_state(opt: Any, sd: Mapping[str, Any]) -> None:
     for name, entries in sd["state"].items():
         p = params[name]
         for key, value in entries.items():
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(
-                    f"state {name!r}.{key} has shape {tuple(value.shape)}, "
-                    f"parameter has {tuple(p.shape)}"
-                )
-            if dtype_name(value.dtype) != dtype_name(p.dtype):
-                raise TypeError(
-                    f"state {name!r}.{key} has dtype {value.dtype}, parameter has {p.dtype}"
-                )
+            check_saved(f"state {name!r}.{key}", value, p)
     step = int(sd.get("step", 0))
     new_values, schedule_loads = [], []
     for saved, group in zip(groups, opt.param_groups):

@@ -7,7 +7,7 @@ from typing import Any
 from optkit import rules
 from optkit._host import namespace, zeros_like
 from optkit.optim import _validate as V
-from optkit.optim.optimizer import Optimizer
+from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 class Adagrad(Optimizer):
@@ -95,7 +95,7 @@ class Adagrad(Optimizer):
     def host_hypers(self, values, t, group_state):
         return dict(
             lr=values["lr"] / (1 + (t - 1) * values["lr_decay"]),
-            s=-1.0 if values["maximize"] else 1.0,
+            s=gradient_sign(values),
             wd=values["weight_decay"],
             eps=values["eps"],
         )

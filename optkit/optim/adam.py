@@ -6,7 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
-from optkit.optim.optimizer import Optimizer
+from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 def adam_host_hypers(values: dict[str, Any], t: int) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def adam_host_hypers(values: dict[str, Any], t: int) -> dict[str, Any]:
         beta2=beta2,
         rc2=(1 - beta2**t) ** -0.5,
         eps=values["eps"],
-        s=-1.0 if values["maximize"] else 1.0,
+        s=gradient_sign(values),
         l2=0.0 if decoupled else wd,
         shrink=1 - lr * wd if decoupled else 1.0,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from optkit import rules
 from optkit._host import namespace, zeros_like
 from optkit.optim import _validate as V
-from optkit.optim.optimizer import Optimizer
+from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 def _initial_rate(name: str, value: Any) -> None:
@@ -109,7 +109,7 @@ class DeltaBarDelta(Optimizer):
             kappa=values["kappa"],
             phi=values["phi"],
             theta=values["theta"],
-            s=-1.0 if values["maximize"] else 1.0,
+            s=gradient_sign(values),
             wd=values["weight_decay"],
         )
 

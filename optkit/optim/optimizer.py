@@ -45,6 +45,11 @@ def _resolve(value: Any, t: int) -> Any:
     return value
 
 
+def gradient_sign(values: dict[str, Any]) -> float:
+    """The rules' ``s``: -1.0 when the group maximizes (gradient ascent), else 1.0."""
+    return -1.0 if values["maximize"] else 1.0
+
+
 def _to_host(x: Any) -> Any:
     """A backend-neutral copy: NumPy arrays for arrays of any library, numbers as is."""
     return to_numpy(x) if hasattr(x, "shape") else x

@@ -6,7 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
-from optkit.optim.optimizer import Optimizer
+from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 class RMSprop(Optimizer):
@@ -111,7 +111,7 @@ class RMSprop(Optimizer):
         inside = values["eps_in_sqrt"]
         out = dict(
             lr=values["lr"],
-            s=-1.0 if values["maximize"] else 1.0,
+            s=gradient_sign(values),
             wd=values["weight_decay"],
             alpha=values["alpha"],
             e_in=eps if inside else 0.0,

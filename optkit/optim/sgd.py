@@ -6,7 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
-from optkit.optim.optimizer import Optimizer
+from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 class SGD(Optimizer):
@@ -147,7 +147,7 @@ class SGD(Optimizer):
     def host_hypers(self, values, t, group_state):
         common = dict(
             lr=values["lr"],
-            s=-1.0 if values["maximize"] else 1.0,
+            s=gradient_sign(values),
             wd=values["weight_decay"],
         )
         if self._momentum_is_zero(values) and not values["nesterov"]:
