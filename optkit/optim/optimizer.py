@@ -222,6 +222,10 @@ class Optimizer:
         """The rule's keyword arguments at step ``t`` (1-based), computed on the host."""
         raise NotImplementedError
 
+    def state_names(self, values: dict[str, Any]) -> tuple[str, ...]:
+        """The state arrays each parameter of a group with ``values`` keeps."""
+        return tuple(self.rule_for(values).state)
+
     def init_state(self, name: str, param: Any, values: dict[str, Any]) -> Any:
         """A fresh state array ``name`` for ``param`` (zeros unless overridden)."""
         return zeros_like(param)
