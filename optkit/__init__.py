@@ -30,6 +30,35 @@ from optkit.optim import (
 from optkit.params import FlatParams
 from optkit.rules import rule
 
+#: Research layers, imported on first attribute access (``ok.lab``, ``ok.torch``, ...) so
+#: that ``import optkit`` stays light: name -> (module, attribute or None for the module).
+_LAZY = {
+    "problems": ("optkit.problems", None),
+    "diagnostics": ("optkit.diagnostics", None),
+    "lab": ("optkit.lab", None),
+    "datasets": ("optkit.datasets", None),
+    "fit": ("optkit.nn.fit", "fit"),
+    "sweep": ("optkit.sweep", None),
+    "torch": ("optkit.torch", None),
+}
+
+
+def __getattr__(name: str):
+    entry = _LAZY.get(name)
+    if entry is None:
+        raise AttributeError(f"module 'optkit' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(entry[0])
+    value = module if entry[1] is None else getattr(module, entry[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "SGD",
     "Adagrad",
