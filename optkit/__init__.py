@@ -16,7 +16,12 @@ from optkit.averaging import PolyakAverage
 from optkit.checkpoint import load_checkpoint, save_checkpoint
 from optkit.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from optkit.errors import NonFiniteGradientError
-from optkit.kernels import batch_norm, batch_norm_backward
+from optkit.nn.functional import (
+    batch_norm,
+    batch_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from optkit.optim import (
     SGD,
     Adagrad,
@@ -78,6 +83,8 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
+    "layer_norm",
+    "layer_norm_backward",
     "get_backend",
     "load_checkpoint",
     "nn",

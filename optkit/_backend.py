@@ -3,7 +3,7 @@
 Nothing here imports Numba or CuPy at import time: availability is probed lazily
 (``importlib.util.find_spec``) and the modules are imported on first real use.
 
-Selection order, most specific first (DESIGN §3): the ``backend=`` argument of an
+Selection order, most specific first: the ``backend=`` argument of an
 object, the innermost :func:`use_backend` context, :func:`set_backend`, the
 environment variable ``OPTKIT_BACKEND``, then ``"auto"``.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import importlib
 import importlib.util
 import os
@@ -20,7 +21,9 @@ from typing import Any
 
 __all__ = [
     "BACKENDS",
+    "REGISTRY",
     "Backend",
+    "BackendSpec",
     "backends",
     "get_backend",
     "resolve_backend",
@@ -154,6 +157,47 @@ def backends() -> dict[str, dict[str, Any]]:
     return info
 
 
+# --------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a backend is: its array library, its executor, what it can do.
+
+    ``library`` is the array library it takes (``None``: any Array API library);
+    ``executor`` the module implementing ``update``/``elementwise``/``reduce``;
+    ``extra`` the pip extra that installs it; ``fused`` whether its kernels are
+    generated fused loops (else whole-array evaluation); ``float16`` whether update
+    rules run on float16 parameters.
+    """
+
+    name: str
+    library: str | None
+    executor: str
+    extra: str | None
+    fused: bool
+    float16: bool
+
+
+#: The one table of backends (``auto`` resolves to one of these).
+REGISTRY: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("numpy", "numpy", "optkit._exec.array_api", None, False, True),
+        BackendSpec("numba", "numpy", "optkit._exec.numba", None, True, False),
+        BackendSpec("cupy", "cupy", "optkit._exec.cupy", "cuda12", True, True),
+        BackendSpec("array_api", None, "optkit._exec.array_api", None, False, True),
+    )
+}
+
+
+@functools.cache
+def executor(name: str) -> Any:
+    """The executor module of backend ``name`` (imported on first use)."""
+    try:
+        return importlib.import_module(REGISTRY[name].executor)
+    except ImportError as exc:
+        raise NotImplementedError(f"the {name} executor is not available: {exc}") from exc
+
+
 # --------------------------------------------------------------------------- resolution
 @dataclass(frozen=True)
 class Backend:
@@ -161,6 +205,15 @@ class Backend:
 
     name: str
     xp: Any
+
+    @property
+    def spec(self) -> BackendSpec:
+        return REGISTRY[self.name]
+
+    @property
+    def executor(self) -> Any:
+        """The executor module (``update``, ``elementwise``, ``reduce``)."""
+        return executor(self.name)
 
 
 def _numba_available() -> bool:
@@ -188,7 +241,7 @@ def resolve_backend(requested: str | None, array: Any) -> Backend:
             name = "cupy"
         else:
             name = "array_api"
-    wants = {"numpy": "numpy", "numba": "numpy", "cupy": "cupy"}.get(name)
+    wants = REGISTRY[name].library
     if wants is not None and library != wants:
         raise TypeError(
             f"backend {name!r} needs {wants} arrays, but got a {library} array "

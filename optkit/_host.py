@@ -7,7 +7,15 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-__all__ = ["device", "from_numpy", "library_of", "namespace", "to_numpy", "zeros_like"]
+__all__ = [
+    "device",
+    "from_numpy",
+    "library_of",
+    "namespace",
+    "to_numpy",
+    "writable",
+    "zeros_like",
+]
 
 
 def namespace(x: Any) -> Any:
@@ -60,3 +68,17 @@ def from_numpy(value: np.ndarray, like: Any) -> Any:
         return cupy.asarray(value)
     xp = array_api_compat.array_namespace(like)
     return xp.asarray(value, device=array_api_compat.device(like))
+
+
+def writable(x: Any) -> str:
+    """'' when ``x`` can be written in place, else why not (read-only NumPy arrays,
+    torch tensors that require grad)."""
+    flags = getattr(x, "flags", None)
+    if flags is not None and getattr(flags, "writeable", True) is False:
+        return "the array is read-only (flags.writeable is False)"
+    if getattr(x, "requires_grad", False) and library_of(x) == "torch":
+        return (
+            "it is a torch tensor that requires grad (use optkit.torch's optimizers, "
+            "or pass p.detach())"
+        )
+    return ""

@@ -8,8 +8,8 @@ one, which takes out part of the bouncing around a minimum:
 :class:`PolyakAverage` keeps that average (``mode="window"``), the average of every
 iterate since a step :math:`T` (``mode="tail"``, Polyak & Juditsky 1992), or an
 exponential moving average (``mode="ema"``). The tail and EMA updates are one
-element-wise rule, run by the same executors as the optimizers (a fused loop on
-Numba, whole-array expressions on NumPy and other Array API namespaces).
+element-wise rule (:func:`optkit.rules.weighted_mean`), run by the same executors as
+the optimizers.
 """
 
 from __future__ import annotations
@@ -21,26 +21,16 @@ from typing import Any
 
 import array_api_compat
 
-from optkit import _exec
 from optkit._backend import resolve_backend
+from optkit._exec import run_update
 from optkit._host import from_numpy, to_numpy
 from optkit.params import ParamTree, check_saved
-from optkit.rules import rule
+from optkit.rules import weighted_mean
 
 __all__ = ["PolyakAverage"]
 
 _FORMAT = "optkit.polyak/1"
 _MODES = ("window", "tail", "ema")
-
-
-@rule()
-def weighted_mean(p, g, *, a, b):
-    r"""One averaging step, :math:`\bar\theta \leftarrow a\,\bar\theta + b\,\theta`.
-
-    Here ``p`` is the average (updated in place) and ``g`` the current iterate: EMA
-    uses ``a = d, b = 1 - d``; the tail mean of ``k`` iterates ``a = 1 - 1/k, b = 1/k``.
-    """
-    return (a * p + b * g,)
 
 
 class PolyakAverage:
@@ -155,8 +145,7 @@ class PolyakAverage:
                 )
                 for p in self._params
             ]
-        else:
-            self._kernel, self._kernel_backend = _kernel(self.backend)
+        self._resolved = resolved
         self._count = 0  # iterates in the average
         self._updates = 0  # update() calls that saw a new iterate
         self._position = 0  # next ring slot
@@ -209,9 +198,8 @@ class PolyakAverage:
         else:
             b = 1.0 / self._count
             a = 1.0 - b
-        backend = self._kernel_backend
         for avg, p in zip(self._average, self._params):
-            self._kernel(avg, p, (), _exec.cast_hypers(backend, {"a": a, "b": b}, avg))
+            run_update(self._resolved, weighted_mean, avg, p, (), {"a": a, "b": b})
         return True
 
     def _arrays(self) -> list[Any]:
@@ -326,14 +314,6 @@ class PolyakAverage:
             f"PolyakAverage(mode={self.mode!r}, {name}={hyper!r}, count={self._count}, "
             f"backend={self.backend!r})"
         )
-
-
-def _kernel(backend: str):
-    """The executor's step function for :func:`weighted_mean`, and its backend."""
-    try:
-        return _exec.kernel_for(backend, weighted_mean, frozenset()), backend
-    except NotImplementedError:  # no fused kernel there yet: whole-array expressions
-        return _exec.kernel_for("array_api", weighted_mean, frozenset()), "array_api"
 
 
 def _is_int(value: Any) -> bool:

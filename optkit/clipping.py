@@ -2,21 +2,10 @@ r"""Gradient clipping: element-wise, per-array norm, and global norm (all in pla
 
 Each function takes gradients in any of optkit's parameter structures (one array, a
 list, a dict of named arrays, or a :class:`~optkit.FlatParams`) and modifies them in
-place. The backend is resolved from the first array, as for optimizers
-(``backend=`` overrides it):
-
-=============  ============================================  ======================
-backend        module                                        norm
-=============  ============================================  ======================
-``numba``      :mod:`optkit.kernels.clipping_numba`           one fused pass,
-                                                             float64 accumulation
-``numpy``      :mod:`optkit.kernels.clipping_reference`       two scaled passes
-``array_api``  :mod:`optkit.kernels.clipping_reference`       two scaled passes
-``cupy``       :mod:`optkit.kernels.clipping_reference`       CuPy calls, no sync
-=============  ============================================  ======================
-
-Backend modules are imported on first use, so ``import optkit`` imports neither
-Numba nor CuPy. Norms come back as Python floats for NumPy arrays and as 0-d
+place. The backend is resolved from the first array, as for optimizers (``backend=``
+overrides it), and runs the rules of :mod:`optkit.rules.clipping`: a float64 sum of
+squares (one fused pass per array on Numba and CuPy), and maps for the element-wise
+clip and the rescaling. Norms come back as Python floats for NumPy arrays and as 0-d
 arrays of the gradients' library otherwise (so that a GPU is never waited on).
 
 Non-finite gradients: when a norm is inf or NaN nothing is scaled and the norm is
@@ -31,23 +20,30 @@ networks*, ICML. Goodfellow, Bengio & Courville (2016), *Deep Learning*, §10.11
 
 from __future__ import annotations
 
-import importlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from optkit._backend import Backend, get_backend, resolve_backend
+from optkit._exec import run_map, run_reduce
 from optkit.params import FlatParams, ParamTree, check_float_array
+from optkit.rules import clipping as rules
 
-__all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value"]
+__all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "global_norm"]
 
-_MODULES = {
-    "numpy": "optkit.kernels.clipping_reference",
-    "array_api": "optkit.kernels.clipping_reference",
-    "cupy": "optkit.kernels.clipping_reference",
-    "numba": "optkit.kernels.clipping_numba",
+#: Blue's thresholds and scales for float64 (LAPACK 3.10 ``dnrm2``; Anderson, 2017):
+#: t_s = 2^-511, t_b = 2^486, s_s = 2^537, s_b = 2^-538.
+BLUE = {
+    "small": 2.0**-511,
+    "big": 2.0**486,
+    "small_scale": 2.0**537,
+    "big_scale": 2.0**-538,
 }
+#: Below ``n * 2**-1021`` a float64 sum of squares may have lost more than one ulp to
+#: underflow (each square below 2**-1022 is off by at most 2**-1075).
+_UNDERFLOW_PER_ELEMENT = 2.0**-1021
 
 
 def _positive(name: str, value: Any) -> float:
@@ -98,7 +94,7 @@ def _arrays(grads: Any, per_view: bool) -> tuple[str, list[Any], list[str], list
 _RESOLVED: dict[tuple[Any, str, type], Backend] = {}
 
 
-def _prepare(grads: Any, backend: str | None, per_view: bool = False):
+def _prepare(grads: Any, backend: str | None, per_view: bool = False, check_writable=True):
     """Validate everything before anything is written; pick the kernel module."""
     kind, keys, names, arrays = _arrays(grads, per_view)
     first = type(arrays[0])
@@ -114,17 +110,88 @@ def _prepare(grads: Any, backend: str | None, per_view: bool = False):
                 f"use one array library"
             )
         flags = getattr(g, "flags", None)
-        if flags is not None and hasattr(flags, "writeable") and not flags.writeable:
+        if check_writable and flags is not None and not getattr(flags, "writeable", True):
             raise ValueError(f"gradient {name!r} is read-only; clipping works in place")
-    module = importlib.import_module(_MODULES[resolved.name])
-    return kind, keys, arrays, resolved, module
+    return kind, keys, arrays, resolved
 
 
-def _host(value: Any, arrays: list[Any]) -> Any:
-    """A norm as a Python float for NumPy arrays, else left on its device."""
-    if type(arrays[0]).__module__.split(".")[0] == "numpy":
-        return float(value)
-    return value
+def _on_host(arrays: list[Any]) -> bool:
+    return isinstance(arrays[0], np.ndarray)
+
+
+def _blue_norm(xp: Any, big: Any, medium: Any, small: Any) -> Any:
+    """Combine Blue's three sums into the norm (LAPACK's ``dnrm2``), without branches."""
+    sb, ss = BLUE["big_scale"], BLUE["small_scale"]
+    with np.errstate(all="ignore"):
+        med_counts = (medium > 0) | (medium != medium)
+        big_total = big + xp.where(med_counts, (medium * sb) * sb, 0.0 * medium)
+        from_big = xp.sqrt(big_total) / sb
+        root_med, root_small = xp.sqrt(medium), xp.sqrt(small) / ss
+        low, high = xp.minimum(root_med, root_small), xp.maximum(root_med, root_small)
+        ratio = low / xp.where(high > 0, high, 1.0 + 0.0 * high)
+        mixed = high * xp.sqrt(1.0 + ratio * ratio)
+        from_small = xp.where(med_counts, mixed, root_small)
+        return xp.where(big > 0, from_big, xp.where(small > 0, from_small, root_med))
+
+
+def global_norm(grads: Any, *, backend: str | None = None) -> Any:
+    r"""The 2-norm of all gradients together, :math:`\sqrt{\sum_k \lVert g_k\rVert^2}`.
+
+    One float64 sum-of-squares pass per array; for float64 input whose sum overflowed
+    or may have underflowed, one more pass of Blue's scaled sums. A Python float for
+    NumPy arrays, a 0-d array of the gradients' library otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optkit.clipping import global_norm
+    >>> global_norm([np.array([3.0]), np.array([4.0])]), global_norm(np.array([1e200, 1e200]))
+    (5.0, 1.4142135623730952e+200)
+    """
+    _, _, arrays, resolved = _prepare(grads, backend, check_writable=False)
+    return _norm(resolved, arrays)
+
+
+def _norm(be: Backend, arrays: list[Any]) -> Any:
+    xp = be.xp
+    sums = [run_reduce(be, rules.sum_of_squares, {"x": a})[0] for a in arrays]
+    wide = [a for a in arrays if a.dtype == xp.float64]
+    if _on_host(arrays):
+        total = float(sum(float(s) for s in sums))
+        n64 = sum(math.prod(a.shape) for a in wide)
+        if not wide or total != total or n64 * _UNDERFLOW_PER_ELEMENT <= total < math.inf:
+            return math.sqrt(total)
+        return float(_blue_norm(np, *_blue_sums(be, arrays)))
+    total = sums[0]
+    for s in sums[1:]:
+        total = total + s
+    if not wide:
+        return xp.sqrt(total)
+    return _blue_norm(xp, *_blue_sums(be, arrays))
+
+
+def _blue_sums(be: Backend, arrays: list[Any]) -> list[Any]:
+    parts = [run_reduce(be, rules.blue_sums, {"x": a}, hypers=BLUE) for a in arrays]
+    return [sum(p[j] for p in parts[1:]) + parts[0][j] for j in range(3)]
+
+
+def _scale_all(be: Backend, arrays: list[Any], norm: Any, max_norm: float) -> None:
+    """g *= max_norm / norm where norm is finite and > max_norm (on the host: only then;
+    on a device: always, by a factor of 1 when not clipping, with no wait)."""
+    if _on_host(arrays):
+        if math.isfinite(norm) and norm > max_norm:
+            for g in arrays:
+                run_map(
+                    be, rules.scale, {"x": g}, {"y": g}, hypers={"factor": max_norm / norm}
+                )
+        return
+    xp = be.xp
+    clip = xp.isfinite(norm) & (norm > max_norm)
+    factor = xp.where(
+        clip, max_norm / xp.where(clip, norm, 1.0 + 0.0 * norm), 1.0 + 0.0 * norm
+    )
+    for g in arrays:
+        run_map(be, rules.scale, {"x": g}, {"y": g}, hypers={"factor": factor})
 
 
 def clip_by_value(grads: Any, threshold: float, *, backend: str | None = None) -> None:
@@ -164,8 +231,11 @@ def clip_by_value(grads: Any, threshold: float, *, backend: str | None = None) -
     [0.5, -1.0, 1.0]
     """
     threshold = _positive("threshold", threshold)
-    _, _, arrays, resolved, module = _prepare(grads, backend)
-    module.clip_values(resolved.xp, arrays, threshold)
+    _, _, arrays, resolved = _prepare(grads, backend)
+    for g in arrays:
+        if threshold <= float(resolved.xp.finfo(g.dtype).max):
+            run_map(resolved, rules.clip_value, {"x": g}, {"y": g},
+                    hypers={"threshold": threshold})  # fmt: skip
 
 
 def clip_by_norm(grads: Any, max_norm: float, *, backend: str | None = None) -> Any:
@@ -209,8 +279,12 @@ def clip_by_norm(grads: Any, max_norm: float, *, backend: str | None = None) -> 
     ([0.6000000000000001, 0.8], [0.3, 0.4])
     """
     max_norm = _positive("max_norm", max_norm)
-    kind, keys, arrays, resolved, module = _prepare(grads, backend, per_view=True)
-    norms = [_host(n, arrays) for n in module.clip_norms(resolved.xp, arrays, max_norm)]
+    kind, keys, arrays, resolved = _prepare(grads, backend, per_view=True)
+    norms = []
+    for g in arrays:
+        norm = _norm(resolved, [g])
+        _scale_all(resolved, [g], norm, max_norm)
+        norms.append(norm)
     if kind == "array":
         return norms[0]
     if kind == "list":
@@ -251,10 +325,9 @@ def clip_by_global_norm(grads: Any, max_norm: float, *, backend: str | None = No
 
     Notes
     -----
-    The norm never overflows or underflows before the true value does: Numba
-    accumulates squares in float64 in one fused pass (rescaling by a power of two
-    when float64 squares leave the exponent range); the reference path scales by
-    ``max |g|``. torch's ``clip_grad_norm_`` multiplies by
+    The norm never overflows or underflows before the true value does: squares are
+    accumulated in float64 in one fused pass, and float64 input whose squares left the
+    exponent range is summed again with Blue's scaled sums (see :func:`global_norm`). torch's ``clip_grad_norm_`` multiplies by
     :math:`\min(1, c / (\lVert g\rVert + 10^{-6}))` always; here the factor is
     :math:`c / \lVert g\rVert`, applied only above the limit.
 
@@ -269,5 +342,7 @@ def clip_by_global_norm(grads: Any, max_norm: float, *, backend: str | None = No
     ([0.6000000000000001, 0.0], [0.8])
     """
     max_norm = _positive("max_norm", max_norm)
-    _, _, arrays, resolved, module = _prepare(grads, backend)
-    return _host(module.clip_global_norm(resolved.xp, arrays, max_norm), arrays)
+    _, _, arrays, resolved = _prepare(grads, backend)
+    norm = _norm(resolved, arrays)
+    _scale_all(resolved, arrays, norm, max_norm)
+    return norm

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optkit.kernels import batch_norm, batch_norm_backward
+from optkit.nn.functional import batch_norm, batch_norm_backward
 from optkit.nn import BatchNorm
 
 pytestmark = pytest.mark.gpu

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optkit.kernels import batch_norm, batch_norm_backward
+from optkit.nn.functional import batch_norm, batch_norm_backward
 
 STEP = 1e-6
 CASES = [((5, 3), 1), ((3, 2, 4), 1), ((2, 3, 2, 2), -1), ((2, 2, 2, 3), 1), ((4, 5, 2), 0)]

@@ -1,56 +1,79 @@
-"""Executors: turn one element-wise rule into a step function for a backend.
+"""Executors: every kernel of optkit is a rule (:mod:`optkit.rules`) run by one of them.
 
-``kernel_for(backend, rule, array_hypers)`` returns a callable
-``kernel(p, g, states, hypers)`` that updates ``p`` and every array of ``states`` in
-place. ``hypers`` maps each of the rule's hyperparameter names to a number or an
-array broadcastable to the parameter; an executor whose ``CONVERTS_SCALARS`` is
-true needs them passed through its ``cast_hypers`` first (the Numba executor packs
-scalars itself). Each executor module also has ``all_finite(g)``. Kernels are built
-once and kept.
+The three executors share one interface, on arrays of their backend:
+
+``update(rule, p, g, states, values)``
+    An update rule, in place on ``p`` and the state arrays.
+``elementwise(rule, inputs, outputs, params, values, layout=None)``
+    A map from named input arrays into named output arrays (which may be the inputs).
+``reduce(rule, inputs, params, values, layout=None, per="channel")``
+    Sums (float64) or counts (int64) of the rule's terms.
+
+``values`` are the rule's lifted host values (:mod:`optkit._exec.host`), ``params``
+the channel (``(C,)``) and row (``(O,)``) parameters by name, and ``layout`` an
+``(O, C, I)`` view of the inputs (``None``: whole arrays, element by element).
+The functions below evaluate the host part of a rule from its hyperparameters and
+dispatch to the backend's executor (one lookup in the backend registry,
+:data:`optkit._backend.REGISTRY`).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+from optkit._backend import Backend
+from optkit._exec.host import host_values
 from optkit.rules import Rule
 
-
-@functools.cache
-def executor(backend: str):
-    """The executor module of ``backend`` (``kernel_for``, ``cast_hypers``, ``all_finite``)."""
-    return _module(backend)
-
-
-def _module(backend: str):
-    if backend in ("numpy", "array_api"):
-        from optkit._exec import array_api as mod
-    elif backend == "numba":
-        from optkit._exec import numba as mod
-    elif backend == "cupy":
-        try:
-            from optkit._exec import cupy as mod
-        except ImportError as exc:
-            raise NotImplementedError(f"the cupy executor is not available: {exc}") from exc
-    else:
-        raise ValueError(f"no executor for backend {backend!r}")
-    return mod
+__all__ = [
+    "all_finite",
+    "count_nonfinite",
+    "host_values",
+    "run_map",
+    "run_reduce",
+    "run_update",
+]
 
 
-def kernel_for(backend: str, rule: Rule, array_hypers: frozenset[str]):
-    """The (cached) step function of ``rule`` on ``backend``."""
-    return executor(backend).kernel_for(rule, array_hypers)
+def run_update(backend: Backend, rule: Rule, p: Any, g: Any, states: tuple, hypers: dict):
+    """Apply update ``rule`` with ``hypers`` (numbers or arrays) in place."""
+    backend.executor.update(rule, p, g, states, host_values(rule, hypers))
 
 
-def cast_hypers(backend: str, hypers: dict[str, Any], param: Any) -> dict[str, Any]:
-    """Hyperparameters in the form ``backend``'s kernels take, for ``param``'s dtype."""
-    return executor(backend).cast_hypers(hypers, param)
+def run_map(
+    backend: Backend,
+    rule: Rule,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    params: dict[str, Any] | None = None,
+    hypers: dict[str, Any] | None = None,
+    layout: tuple[int, int, int] | None = None,
+) -> None:
+    """Evaluate map ``rule`` into ``outputs``."""
+    values = host_values(rule, hypers or {})
+    backend.executor.elementwise(rule, inputs, outputs, params or {}, values, layout)
 
 
-def count_nonfinite(g: Any) -> int:
-    """How many elements of ``g`` are NaN or infinite (reference path; for messages)."""
-    import array_api_compat
+def run_reduce(
+    backend: Backend,
+    rule: Rule,
+    inputs: dict[str, Any],
+    params: dict[str, Any] | None = None,
+    hypers: dict[str, Any] | None = None,
+    layout: tuple[int, int, int] | None = None,
+    per: str = "channel",
+) -> list[Any]:
+    """Sums (or counts) of reduction ``rule``'s terms."""
+    values = host_values(rule, hypers or {})
+    return backend.executor.reduce(rule, inputs, params or {}, values, layout, per)
 
-    xp = array_api_compat.array_namespace(g)
-    return int(xp.sum(xp.astype(~xp.isfinite(g), xp.int64)))
+
+def count_nonfinite(backend: Backend, x: Any) -> int:
+    """How many elements of ``x`` are NaN or ±inf (the rule
+    :func:`optkit.rules.finite.nonfinite`: one read of ``x``)."""
+    return backend.executor.count_nonfinite(x)
+
+
+def all_finite(backend: Backend, x: Any) -> bool:
+    """True when ``x`` holds no NaN or ±inf."""
+    return count_nonfinite(backend, x) == 0

@@ -1,133 +1,178 @@
-"""The CuPy executor: one generated ``ElementwiseKernel`` per rule, one launch per step.
+"""The CuPy executor: generated ``ElementwiseKernel``/``ReductionKernel`` objects.
 
-Each rule is traced once with symbolic scalars (:mod:`optkit._exec.trace`) into a
-typed C body; :func:`optkit._exec.cuda_source.elementwise_spec` makes it an
-``ElementwiseKernel`` whose ``in_params`` are the gradient and the hyperparameters
-and whose ``out_params`` are the parameter and the state arrays. CuPy binds
-out-params as references into the arrays, so one launch reads ``p``, ``g`` and the
-state and writes ``p`` and the state in place: no temporaries, no copies, and
-non-contiguous views and broadcast hyperparameters (population runs) are handled
-by CuPy's indexer. Nothing per optimizer is written by hand.
+Each rule is traced once and printed by :mod:`optkit._exec.cuda_source`; the kernel
+objects are built once per rule and kept, and CuPy compiles one binary per argument
+signature (dtype, scalar or array, dimensions) and caches it on disk
+(``~/.cupy/kernel_cache``).
 
-Caching: kernel objects are kept per (rule, set of array-valued hyperparameters);
-CuPy compiles and keeps one binary per argument signature (dtype, scalar or array,
-dimensions) and caches it on disk (``~/.cupy/kernel_cache``), which completes the
-key to (rule, dtype, array hyperparameters). Scalars are passed as NumPy scalars of
-the parameter's dtype (:func:`cast_hypers`), so ``T`` is the parameter's type.
+* update rules: one launch reads ``g``, ``p`` and the state and writes ``p`` and the
+  state in place (out-params are references into the arrays); non-contiguous views
+  and population hyperparameters are handled by CuPy's indexer;
+* maps: inputs and outputs viewed as ``(O, C, I)``, channel parameters shaped
+  ``(1, C, 1)`` and row parameters ``(O, 1, 1)``, so they are indexed, not copied;
+* reductions: one ``ReductionKernel`` per output (a second output re-reads the
+  input: two reads for BatchNorm's statistics instead of one), summed in ``double``
+  over the reduced axes.
 
-Launch cost is ~8-11 us per call (PERFORMANCE.md technique 4): give a whole model
-as a :class:`~optkit.FlatParams` to make one launch per dtype.
+Lifted host values become NumPy scalars of the compute type (passed by value) or, for
+a population or a value already on the device, CuPy arrays (never read back: no
+synchronization). Launch cost is ~8-11 us per call: give a whole model as a
+:class:`~optkit.FlatParams` to make one launch per dtype.
 
-This module imports CuPy; :mod:`optkit._exec` imports it only for ``backend="cupy"``.
+This module imports CuPy; the backend registry imports it only for ``backend="cupy"``.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import cupy
 import numpy as np
 
-from optkit._exec.cuda_source import elementwise_spec
+from optkit._exec.cuda_source import elementwise_spec, reduction_specs
+from optkit._exec.trace import trace
 from optkit.rules import Rule
+from optkit.rules.finite import nonfinite
 
-__all__ = ["BLOCK_SIZE", "all_finite", "cast_hypers", "kernel_for"]
+__all__ = ["BLOCK_SIZE", "count_nonfinite", "elementwise", "reduce", "update"]
 
-#: Whether scalar hyperparameters must go through ``cast_hypers``:
-#: scalars become NumPy scalars of the parameter dtype.
-CONVERTS_SCALARS = True
-
-#: Threads per block of the update kernels (CuPy's default; ``tools/gpu_bench.py
+#: Threads per block of the elementwise kernels (CuPy's default; ``tools/gpu_bench.py
 #: --block-sizes`` measures alternatives).
 BLOCK_SIZE = 128
 
-_kernels: dict[tuple[Rule, frozenset[str]], Any] = {}
-_elementwise: dict[Rule, Any] = {}
+_elementwise: dict[Rule, tuple[Any, Any]] = {}
+_reductions: dict[Rule, list[tuple[Any, Any]]] = {}
 
 
-def elementwise_kernel(rule: Rule):
-    """The ``cupy.ElementwiseKernel`` of ``rule`` (built once; compiled on first call)."""
-    kernel = _elementwise.get(rule)
-    if kernel is None:
+def _elementwise_kernel(rule: Rule) -> tuple[Any, Any]:
+    entry = _elementwise.get(rule)
+    if entry is None:
         spec = elementwise_spec(rule)
-        kernel = _elementwise[rule] = cupy.ElementwiseKernel(
-            spec.in_params,
-            spec.out_params,
-            spec.operation,
-            name=spec.name,
-            no_return=True,
-            options=spec.options,
-        )
-    return kernel
+        kernel = cupy.ElementwiseKernel(
+            spec.in_params, spec.out_params, spec.operation, name=spec.name,
+            preamble=spec.preamble, options=spec.options, no_return=True,
+        )  # fmt: skip
+        entry = _elementwise[rule] = (kernel, spec)
+    return entry
 
 
-def kernel_for(rule: Rule, array_hypers: frozenset[str]):
-    """The step function of ``rule``: ``kernel(p, g, states, hypers)``, in place."""
-    key = (rule, frozenset(array_hypers))
-    kernel = _kernels.get(key)
-    if kernel is None:
-        kernel = _kernels[key] = _make_kernel(rule)
-    return kernel
+def _reduction_kernels(rule: Rule) -> list[tuple[Any, Any]]:
+    entry = _reductions.get(rule)
+    if entry is None:
+        entry = _reductions[rule] = [
+            (
+                cupy.ReductionKernel(
+                    s.in_params,
+                    s.out_params,
+                    s.map_expr,
+                    s.reduce_expr,
+                    s.post_map_expr,
+                    s.identity,
+                    name=s.name,
+                    reduce_type=s.reduce_type,
+                    preamble=s.preamble,
+                    options=s.options,
+                ),  # fmt: skip
+                s,
+            )
+            for s in reduction_specs(rule)
+        ]
+    return entry
 
 
-def _make_kernel(rule: Rule):
-    elementwise = elementwise_kernel(rule)
-    names = rule.hypers
-    if len(names) > 1:
-        get_hypers = operator.itemgetter(*names)
-    elif names:
-        name = names[0]
-
-        def get_hypers(h):
-            return (h[name],)
-    else:
-
-        def get_hypers(h):
-            return ()
-
-    def kernel(p, g, states, hypers):
-        elementwise(g, *get_hypers(hypers), p, *states, block_size=BLOCK_SIZE)
-
-    kernel.rule = rule
-    kernel.elementwise = elementwise
-    return kernel
+def _compute_dtype(rule: Rule, dtype: Any) -> Any:
+    return np.dtype(np.float64) if rule.compute == "float64" else np.dtype(dtype)
 
 
-def cast_hypers(hypers: dict[str, Any], param: Any) -> dict[str, Any]:
-    """Hyperparameters as the kernel takes them, in the parameter's dtype.
+def _value(value: Any, dtype: Any) -> Any:
+    """A lifted value: a NumPy scalar of ``dtype``, or a CuPy array of ``dtype``."""
+    if isinstance(value, cupy.ndarray):
+        return value if value.dtype == dtype else value.astype(dtype)
+    if getattr(value, "ndim", 0):
+        return cupy.asarray(np.asarray(value), dtype=dtype)
+    return dtype.type(value)
 
-    Numbers and 0-d host arrays become NumPy scalars (passed by value); 0-d CuPy
-    arrays stay on the device (cast, never read back: no synchronization);
-    other arrays become CuPy arrays broadcastable to the parameter.
-    """
-    dtype = param.dtype
-    scalar = dtype.type
-    out = {}
-    for name, value in hypers.items():
-        if type(value) is float:
-            out[name] = scalar(value)
-        elif isinstance(value, cupy.ndarray):
-            out[name] = value if value.dtype == dtype else value.astype(dtype)
-        elif hasattr(value, "shape") and tuple(value.shape) != ():
-            out[name] = cupy.asarray(np.asarray(value), dtype=dtype)
+
+def update(rule: Rule, p: Any, g: Any, states: tuple, values: list) -> None:
+    """Apply update ``rule`` in place: one launch."""
+    kernel, spec = _elementwise_kernel(rule)
+    dtype = _compute_dtype(rule, p.dtype)
+    state = dict(zip(trace(rule).state, states))
+    args = []
+    for kind, name in spec.args:
+        if kind == "data":
+            args.append(g)
+        elif kind == "lifted":
+            args.append(_value(values[int(name)], dtype))
         else:
-            out[name] = scalar(value)
-    return out
+            args.append(p if name == "p" else state[name])
+    kernel(*args, block_size=BLOCK_SIZE)
 
 
-_all_finite_kernel = cupy.ReductionKernel(
-    "T x",
-    "bool y",
-    "isfinite(x)",
-    "a && b",
-    "y = a",
-    "true",
-    "optkit_all_finite",
-    reduce_type="bool",
-)
+def _view(a: Any, layout: tuple[int, int, int] | None) -> Any:
+    return a if layout is None else a.reshape(layout)
 
 
-def all_finite(g: Any) -> bool:
-    """True when ``g`` holds no NaN/inf: one reduction on the device, one bool back."""
-    return bool(_all_finite_kernel(g))
+def _param(value: Any, dtype: Any, kind: str, layout: tuple[int, int, int] | None) -> Any:
+    v = cupy.asarray(value, dtype=dtype)
+    if layout is None:
+        return v
+    return v.reshape((1, -1, 1) if kind == "channel" else (-1, 1, 1))
+
+
+def _arguments(spec, rule, inputs, params, values, layout, dtype) -> list[Any]:
+    args = []
+    for kind, name in spec.args:
+        if kind == "data":
+            args.append(_view(inputs[name], layout))
+        elif kind in ("channel", "row"):
+            args.append(_param(params[name], dtype, kind, layout))
+        elif kind == "lifted":
+            args.append(_value(values[int(name)], dtype))
+    return args
+
+
+def elementwise(
+    rule: Rule,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    params: dict[str, Any],
+    values: list,
+    layout: tuple[int, int, int] | None = None,
+) -> None:
+    """Evaluate map ``rule`` into the output arrays (one launch)."""
+    kernel, spec = _elementwise_kernel(rule)
+    first = inputs[rule.inputs[0]]
+    dtype = _compute_dtype(rule, first.dtype)
+    args = _arguments(spec, rule, inputs, params, values, layout, dtype)
+    views = {n: _view(o, layout) for n, o in outputs.items()}
+    args += [views[name] for kind, name in spec.args if kind == "out"]
+    kernel(*args, block_size=BLOCK_SIZE)
+    for n, o in outputs.items():
+        if views[n].data.ptr != o.data.ptr or not o.flags.c_contiguous:
+            o[...] = views[n].reshape(o.shape)
+
+
+def reduce(
+    rule: Rule,
+    inputs: dict[str, Any],
+    params: dict[str, Any],
+    values: list,
+    layout: tuple[int, int, int] | None = None,
+    per: str = "channel",
+) -> list[Any]:
+    """Sums (float64) or counts (int64) of the rule's terms, left on the device."""
+    first = inputs[rule.inputs[0]]
+    dtype = _compute_dtype(rule, first.dtype)
+    axis = None if layout is None else ((0, 2) if per == "channel" else (1, 2))
+    results = []
+    for kernel, spec in _reduction_kernels(rule):
+        args = _arguments(spec, rule, inputs, params, values, layout, dtype)
+        results.append(kernel(*args, axis=axis))
+    return results
+
+
+def count_nonfinite(x: Any) -> int:
+    """How many elements of ``x`` are NaN or ±inf (one reduction; one number back)."""
+    (count,) = reduce(nonfinite, {"x": x}, {}, [], None)
+    return int(count)

@@ -1,4 +1,4 @@
-r"""``BatchNorm``: a stateful layer around :func:`optkit.kernels.batch_norm`.
+r"""``BatchNorm``: a stateful layer around :func:`optkit.nn.functional.batch_norm`.
 
 It owns γ (``weight``), β (``bias``), the running statistics and
 ``num_batches_tracked``, remembers the last forward for :meth:`BatchNorm.backward`,
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from optkit._backend import Backend, resolve_backend
-from optkit.kernels.batch_norm import BatchNormCache, batch_norm_backward, forward
+from optkit.nn.functional.batch_norm import BatchNormCache, batch_norm_backward, forward
 from optkit.params import FlatParams, check_saved
 
 __all__ = ["BatchNorm"]
@@ -70,7 +70,7 @@ class BatchNorm:
     Training: :math:`y = \gamma (x-\mu)/\sqrt{\sigma^2+\epsilon} + \beta` with the
     batch's mean and biased variance per channel; running statistics move by
     :math:`r \leftarrow (1-m)\,r + m\,b` with the unbiased batch variance. Eval: the
-    running statistics replace the batch's. See :func:`optkit.kernels.batch_norm`.
+    running statistics replace the batch's. See :func:`optkit.nn.functional.batch_norm`.
 
     A forward that raises (e.g. one value per channel in training) modifies
     nothing; torch's modules increment ``num_batches_tracked`` before raising.

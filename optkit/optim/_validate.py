@@ -19,6 +19,15 @@ def is_array(value: Any) -> bool:
     return hasattr(value, "shape") and tuple(value.shape) != ()
 
 
+def resolve(value: Any, t: int) -> Any:
+    """A hyperparameter's value at applied-step count ``t`` (schedules are called)."""
+    if callable(value):
+        return value(t)
+    if isinstance(value, tuple):
+        return tuple(resolve(v, t) for v in value)
+    return value
+
+
 def first_value(value: Any) -> Any:
     """The value a hyperparameter takes at step 0 (calls a schedule)."""
     return value(0) if callable(value) else value
@@ -49,6 +58,12 @@ def check(name: str, value: Any, test: Callable[[Any], Any], rule: str) -> None:
         )
     if not holds(value, test):
         raise ValueError(f"invalid {name}={_show(value)}: must be {rule}")
+    if not holds(value, _finite):
+        raise ValueError(f"invalid {name}={_show(value)}: must be finite")
+
+
+def _finite(v: Any) -> Any:
+    return (v == v) & (v != float("inf")) & (v != float("-inf"))
 
 
 def non_negative(name: str, value: Any) -> None:

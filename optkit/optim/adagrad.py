@@ -95,8 +95,8 @@ class Adagrad(Optimizer):
     def host_hypers(self, values, t, group_state):
         return dict(
             lr=values["lr"] / (1 + (t - 1) * values["lr_decay"]),
-            s=gradient_sign(values),
-            wd=values["weight_decay"],
+            sign=gradient_sign(values),
+            weight_decay=values["weight_decay"],
             eps=values["eps"],
         )
 

@@ -10,17 +10,16 @@ from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 def adam_host_hypers(values: dict[str, Any], t: int) -> dict[str, Any]:
-    """Bias corrections and weight-decay form shared by Adam, AdamW and NAdam."""
+    """Moment decays, bias correction and weight-decay form shared by Adam and NAdam."""
     beta1, beta2 = values["betas"]
     lr, wd = values["lr"], values["weight_decay"]
     decoupled = values["decoupled_weight_decay"]
     return dict(
         beta1=beta1,
         beta2=beta2,
-        rc2=(1 - beta2**t) ** -0.5,
         eps=values["eps"],
-        s=gradient_sign(values),
-        l2=0.0 if decoupled else wd,
+        sign=gradient_sign(values),
+        weight_decay=0.0 if decoupled else wd,
         shrink=1 - lr * wd if decoupled else 1.0,
     )
 
@@ -112,11 +111,13 @@ class Adam(Optimizer):
         )
 
     def rule_for(self, values):
-        return rules.amsgrad if values["amsgrad"] else rules.adam
+        return rules.adam.with_flags(amsgrad=values["amsgrad"])
 
     def host_hypers(self, values, t, group_state):
+        beta1, beta2 = values["betas"]
         out = adam_host_hypers(values, t)
-        out["step_size"] = values["lr"] / (1 - values["betas"][0] ** t)
+        out["step_size"] = values["lr"] / (1 - beta1**t)
+        out["bc2_sqrt"] = (1 - beta2**t) ** 0.5
         return out
 
 

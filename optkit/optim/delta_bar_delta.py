@@ -18,7 +18,7 @@ def _initial_rate(name: str, value: Any) -> None:
 
 class DeltaBarDelta(Optimizer):
     r"""Delta-bar-delta: each weight keeps its own rate a, grown while its gradient
-    keeps its sign and cut when the sign flips (lecture §8.5).
+    keeps its sign and cut when the sign flips (Goodfellow et al., 2016, §8.5).
 
     Parameters
     ----------
@@ -109,8 +109,8 @@ class DeltaBarDelta(Optimizer):
             kappa=values["kappa"],
             phi=values["phi"],
             theta=values["theta"],
-            s=gradient_sign(values),
-            wd=values["weight_decay"],
+            sign=gradient_sign(values),
+            weight_decay=values["weight_decay"],
         )
 
     def init_state(self, name, param, values):

@@ -98,11 +98,13 @@ class NAdam(Optimizer):
 
     def host_hypers(self, values, t, group_state):
         out = adam_host_hypers(values, t)
-        beta1, lr, psi = values["betas"][0], values["lr"], values["momentum_decay"]
+        beta1, beta2 = values["betas"]
+        lr, psi = values["lr"], values["momentum_decay"]
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         product = group_state.get("mu_product", 1.0) * mu
         group_state["mu_product"] = product
-        out["cg"] = lr * (1.0 - mu) / (1.0 - product)
-        out["cm"] = lr * mu_next / (1.0 - product * mu_next)
+        out["grad_coef"] = lr * (1.0 - mu) / (1.0 - product)
+        out["momentum_coef"] = lr * mu_next / (1.0 - product * mu_next)
+        out["bc2"] = 1 - beta2**t
         return out

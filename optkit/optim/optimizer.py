@@ -3,28 +3,29 @@
 It holds no math and no backend branches. A subclass names its hyperparameters
 and their checks, picks a rule from :mod:`optkit.rules` for a group's values, and
 turns those values into the rule's host scalars once per step. The backend, the
-array namespace and the kernels are resolved once per group and reused.
+array namespace and the executor are resolved once per group and reused. A step is
+all or nothing (:mod:`optkit.optim._step`).
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from optkit import _exec
 from optkit._backend import get_backend, resolve_backend
 from optkit._host import to_numpy, zeros_like
-from optkit.errors import NonFiniteGradientError
+from optkit.optim import _step
 from optkit.optim import _validate as V
+from optkit.optim._overlap import check_distinct
 from optkit.params import FlatParams, ParamTree, check_grad, dtype_name
 from optkit.rules import Rule
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "gradient_sign"]
 
 _FORMAT = "optkit.optimizer/1"
-_NO_ARRAYS: frozenset[str] = frozenset()
 _NONFINITE = ("raise", "skip", "propagate")
+_warned_half: set[str] = set()
 
 
 def _is_group_list(params: Any) -> bool:
@@ -36,17 +37,8 @@ def _is_group_list(params: Any) -> bool:
     )
 
 
-def _resolve(value: Any, t: int) -> Any:
-    """A hyperparameter's value at applied-step count ``t`` (schedules are called)."""
-    if callable(value):
-        return value(t)
-    if isinstance(value, tuple):
-        return tuple(_resolve(v, t) for v in value)
-    return value
-
-
 def gradient_sign(values: dict[str, Any]) -> float:
-    """The rules' ``s``: -1.0 when the group maximizes (gradient ascent), else 1.0."""
+    """The rules' ``sign``: -1.0 when the group maximizes (gradient ascent), else 1.0."""
     return -1.0 if values["maximize"] else 1.0
 
 
@@ -87,6 +79,7 @@ class Optimizer:
     """
 
     checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+    group_state_checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
 
     def __init__(
         self,
@@ -107,21 +100,25 @@ class Optimizer:
             self._check(name, value)
         self._requested_backend = backend
         self._grouped = _is_group_list(params)
-        groups = list(params) if self._grouped else [{"params": params}]
         self.param_groups: list[dict[str, Any]] = []
         self._trees: list[ParamTree] = []
-        self._backends = []
-        self._executors = []
+        self._backends: list[Any] = []
+        self._validated: list[dict[str, Any]] = []
+        self._scheduled: list[bool] = []
         self.group_state: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}
-        self._kernels: dict[tuple, Callable] = {}
         self._step_count = 0
-        for given in groups:
+        for given in list(params) if self._grouped else [{"params": params}]:
             self.add_param_group(given)
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, group: Mapping[str, Any]) -> None:
-        """Add a torch-style group ``{"params": ..., <hyperparameter>: value}``."""
+        """Add a torch-style group ``{"params": ..., <hyperparameter>: value}``.
+
+        A group added after some steps starts its own step count at 0, so its bias
+        corrections and first-step rules are those of a fresh optimizer, as torch
+        keeps them per parameter.
+        """
         unknown = [k for k in group if k != "params" and k not in self.defaults]
         if unknown:
             raise ValueError(
@@ -135,6 +132,10 @@ class Optimizer:
         clash = [n for n in tree.names if n in taken]
         if clash:
             raise ValueError(f"parameter names {clash} appear in two groups")
+        check_distinct(
+            [(n, p) for g in self.param_groups for n, p in zip(g["names"], g["params"])],
+            list(zip(tree.names, tree.arrays)),
+        )
         given = {k: tuple(v) if isinstance(v, list) else v for k, v in group.items()}
         values = {**self.defaults, **{k: v for k, v in given.items() if k != "params"}}
         for name, value in values.items():
@@ -151,26 +152,26 @@ class Optimizer:
                 "FlatParams (its buffers mix arrays); use a dict of arrays"
             )
         self.check_group(values)
+        _step.library_mismatch(tree.names, tree.arrays)
         backend = self._backend_for(tree)
-        for pname, p in zip(tree.names, tree.arrays):
-            if type(p) is not type(tree.arrays[0]):
-                raise TypeError(
-                    f"parameter {pname!r} is a {type(p).__module__}.{type(p).__name__} but "
-                    f"{tree.names[0]!r} is a {type(tree.arrays[0]).__module__}."
-                    f"{type(tree.arrays[0]).__name__}; one group holds one array library"
-                )
         self.param_groups.append({"params": tree.arrays, "names": tree.names, **values})
         self._trees.append(tree)
         self._backends.append(backend)
-        self._executors.append(_exec.executor(backend.name))
-        self.group_state.append({})
+        self._validated.append(dict(values))
+        self._scheduled.append(
+            any(
+                callable(v) or (type(v) is tuple and any(map(callable, v)))
+                for v in values.values()
+            )  # fmt: skip
+        )
+        self.group_state.append({"step": 0})
 
     def _backend_for(self, tree: ParamTree):
-        """Resolve the group's backend; float16 cannot run on Numba (no float16
-        arithmetic there): ``auto`` then takes the NumPy path, an explicit
-        ``"numba"`` raises naming the parameter."""
+        """Resolve the group's backend. float16 cannot run on Numba (no float16
+        arithmetic there): ``auto`` then takes the NumPy path with one warning per
+        parameter name; an explicit ``"numba"`` raises naming the parameter."""
         backend = resolve_backend(self._requested_backend, tree.arrays[0])
-        if backend.name != "numba":
+        if backend.spec.float16:
             return backend
         half = [
             n for n, p in zip(tree.names, tree.arrays) if dtype_name(p.dtype) == "float16"
@@ -178,17 +179,27 @@ class Optimizer:
         if not half:
             return backend
         if (self._requested_backend or get_backend()) == "auto":
+            if half[0] not in _warned_half:
+                _warned_half.add(half[0])
+                warnings.warn(
+                    f"parameter {half[0]!r} is float16: the {backend.name} backend has no "
+                    f"float16 arithmetic, so this group takes the slower numpy path "
+                    f"(pass float32 parameters for the fused kernels)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
             return resolve_backend("numpy", tree.arrays[0])
         raise TypeError(
-            f"parameter {half[0]!r} is float16, which the numba backend cannot update "
-            f"(Numba has no float16 arithmetic); use backend='numpy' or float32 parameters"
+            f"parameter {half[0]!r} is float16, which the {backend.name} backend cannot "
+            f"update (no float16 arithmetic); use backend='numpy' or float32 parameters"
         )
 
     def check_group(self, values: dict[str, Any]) -> None:
         """Checks that involve several hyperparameters of one group (none by default).
 
-        Called for every group added and for every group restored by
-        :meth:`load_state_dict`; raise ``ValueError`` naming the values.
+        Called for every group added, at a step whose values changed, and for every
+        group restored by :meth:`load_state_dict`; raise ``ValueError`` naming the
+        values.
         """
 
     @staticmethod
@@ -213,13 +224,15 @@ class Optimizer:
 
     # ------------------------------------------------------------------ subclass API
     def rule_for(self, values: dict[str, Any]) -> Rule:
-        """The update rule for a group whose hyperparameters have ``values``."""
+        """The update rule (with its flags) for a group whose hyperparameters have
+        ``values``."""
         raise NotImplementedError
 
     def host_hypers(
         self, values: dict[str, Any], t: int, group_state: dict[str, Any]
     ) -> dict[str, Any]:
-        """The rule's keyword arguments at step ``t`` (1-based), computed on the host."""
+        """The rule's keyword arguments at the group's step ``t`` (1-based), computed on
+        the host. May update ``group_state`` (kept only if the step is applied)."""
         raise NotImplementedError
 
     def state_names(self, values: dict[str, Any]) -> tuple[str, ...]:
@@ -247,68 +260,51 @@ class Optimizer:
                 )
             per_group = [[grads[n] for n in t.names] for t in trees]
         else:
-            if not isinstance(grads, Sequence) or len(grads) != len(trees):
-                raise ValueError(
-                    f"with {len(trees)} parameter groups, gradients must be a "
-                    f"list of {len(trees)} (one per group) or a dict by name"
-                )
-            per_group = [t.match(g) for t, g in zip(trees, grads)]
+            per_group = self._match_sequence(grads)
         for tree, gs in zip(trees, per_group):
             for name, p, g in zip(tree.names, tree.arrays, gs):
                 check_grad(name, p, g)
         return per_group
 
-    def _grads_finite(self, per_group: list[list[Any]], t: int) -> bool:
-        """False (skip) or raise when a gradient holds NaN/inf; True when all finite."""
-        for index, (tree, grad_list) in enumerate(zip(self._trees, per_group)):
-            all_finite = self._executors[index].all_finite
-            for name, g in zip(tree.names, grad_list):
-                if all_finite(g):
-                    continue
-                if self.nonfinite == "skip":
-                    return False
-                if tree.flat is not None:  # name the view, not the buffer
-                    key = tree.keys[tree.names.index(name)]
-                    for view_name, (dtype, offset, shape) in tree.flat.layout.items():
-                        size = math.prod(shape)
-                        if dtype == key and not all_finite(g[offset : offset + size]):
-                            name, g = view_name, g[offset : offset + size]
-                            break
-                raise NonFiniteGradientError(name, t, _exec.count_nonfinite(g))
-        return True
+    def _match_sequence(self, grads: Any) -> list[list[Any]]:
+        """One list per group, or one flat list of arrays in parameter order."""
+        trees = self._trees
+        sizes = [len(t.arrays) for t in trees]
+        if isinstance(grads, Sequence) and not isinstance(grads, str):
+            if len(grads) == len(trees) and all(
+                isinstance(g, (Sequence, Mapping, FlatParams)) or t.kind == "array"
+                for g, t in zip(grads, trees)
+            ):
+                return [t.match(g) for t, g in zip(trees, grads)]
+            flat_ok = all(t.kind in ("array", "list") for t in trees)
+            if (
+                flat_ok
+                and len(grads) == sum(sizes)
+                and all(hasattr(g, "shape") for g in grads)
+            ):
+                out, start = [], 0
+                for size in sizes:
+                    out.append(list(grads[start : start + size]))
+                    start += size
+                return out
+        shape = ", ".join(f"[{n} array(s)]" for n in sizes)
+        raise ValueError(
+            f"with {len(trees)} parameter groups, gradients must be a list of "
+            f"{len(trees)} (one per group: [{shape}]), one flat list of {sum(sizes)} "
+            f"arrays in parameter order, or a dict by name; got {type(grads).__name__}"
+            + (f" of length {len(grads)}" if hasattr(grads, "__len__") else "")
+        )
 
     def _values(self, group: dict[str, Any], t: int) -> dict[str, Any]:
-        """The group's hyperparameters at step count ``t`` (schedules evaluated)."""
-        values = {}
-        for k in self.defaults:
-            v = group[k]
-            if callable(v) or (type(v) is tuple and any(map(callable, v))):
-                v = _resolve(v, t)
-            values[k] = v
-        return values
-
-    def _states(self, name: str, p: Any, rule: Rule, values: dict[str, Any]) -> tuple:
-        state = self.state.get(name)
-        try:
-            return tuple(map(state.__getitem__, rule.state))
-        except (AttributeError, KeyError):  # first step (or a rule with new state)
-            state = self.state.setdefault(name, {})
-            for s in rule.state:
-                if s not in state:
-                    state[s] = self.init_state(s, p, values)
-            return tuple(state[s] for s in rule.state)
-
-    def _kernel(self, index: int, rule: Rule, mask: frozenset[str]) -> Callable:
-        key = (index, rule, mask)
-        kernel = self._kernels.get(key)
-        if kernel is None:
-            kernel = self._kernels[key] = _exec.kernel_for(
-                self._backends[index].name, rule, mask
-            )
-        return kernel
+        """The group's hyperparameters at applied-step count ``t`` (schedules called)."""
+        return {k: V.resolve(group[k], t) for k in self.defaults}
 
     def step(self, grads: Any) -> bool:
         """Apply one update in place. ``grads`` mirrors the ``params`` structure.
+
+        All or nothing: every check (gradients, writability, each group's
+        hyperparameters at this step, the finite check) runs before the first write;
+        host-side counters move only after every kernel ran.
 
         Returns
         -------
@@ -321,32 +317,17 @@ class Optimizer:
         NonFiniteGradientError
             With ``nonfinite="raise"`` (the default), naming the parameter, the step
             and the number of non-finite values; nothing is modified.
+        ValueError, TypeError
+            Bad gradients, a read-only parameter, or a hyperparameter (a schedule's
+            value at this step, or a value written into ``param_groups``) that is
+            invalid: the message names it; nothing is modified.
         """
         per_group = self._match(grads)
-        t = self._step_count + 1
-        if self.nonfinite != "propagate" and not self._grads_finite(per_group, t):
+        plans = _step.plan_step(self, per_group)
+        if self.nonfinite != "propagate" and not _step.grads_finite(self, plans):
             self.skipped_steps += 1
             return False
-        for index, (group, grad_list) in enumerate(zip(self.param_groups, per_group)):
-            values = self._values(group, t - 1)
-            rule = self.rule_for(values)
-            host = self.host_hypers(values, t, self.group_state[index])
-            arrays = [k for k, v in host.items() if type(v) is not float and V.is_array(v)]
-            mask = frozenset(arrays) if arrays else _NO_ARRAYS
-            kernel = self._kernel(index, rule, mask)
-            executor = self._executors[index]
-            # Numba packs scalars itself; other executors convert them (T1).
-            convert = bool(mask) or executor.CONVERTS_SCALARS
-            cast: dict[Any, dict[str, Any]] = {}
-            for name, p, g in zip(group["names"], group["params"], grad_list):
-                states = self._states(name, p, rule, values)
-                hypers = host
-                if convert:
-                    hypers = cast.get(p.dtype)
-                    if hypers is None or mask:
-                        hypers = cast[p.dtype] = executor.cast_hypers(host, p)
-                kernel(p, g, states, hypers)
-        self._step_count = t
+        _step.apply_step(self, plans)
         return True
 
     # ------------------------------------------------------------------ state dicts
@@ -384,10 +365,24 @@ class Optimizer:
         return _to_host(value)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; names, shapes and dtypes are checked first."""
+        """Restore a :meth:`state_dict`; everything is checked before anything is written."""
         from optkit.optim._state import load_optimizer_state
 
         load_optimizer_state(self, state_dict)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy without the resolved backends (modules): resolved again."""
+        state = dict(self.__dict__)
+        state["_backends"] = [b.name for b in self._backends]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._backends = [
+            resolve_backend(name, tree.arrays[0])
+            for name, tree in zip(state["_backends"], self._trees)
+        ]
 
     def __repr__(self) -> str:
         lines = [

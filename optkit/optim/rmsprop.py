@@ -101,22 +101,18 @@ class RMSprop(Optimizer):
         return V.is_array(mu) or float(mu) != 0.0
 
     def rule_for(self, values):
-        momentum = self._has_momentum(values)
-        if values["centered"]:
-            return rules.rmsprop_centered_momentum if momentum else rules.rmsprop_centered
-        return rules.rmsprop_momentum if momentum else rules.rmsprop
+        return rules.rmsprop.with_flags(
+            centered=values["centered"],
+            momentum=self._has_momentum(values),
+            eps_in_sqrt=values["eps_in_sqrt"],
+        )
 
     def host_hypers(self, values, t, group_state):
-        eps = values["eps"]
-        inside = values["eps_in_sqrt"]
-        out = dict(
+        return dict(
             lr=values["lr"],
-            s=gradient_sign(values),
-            wd=values["weight_decay"],
+            sign=gradient_sign(values),
+            weight_decay=values["weight_decay"],
             alpha=values["alpha"],
-            e_in=eps if inside else 0.0,
-            e_out=0.0 if inside else eps,
+            eps=values["eps"],
+            mu=values["momentum"],
         )
-        if self._has_momentum(values):
-            out["mu"] = values["momentum"]
-        return out

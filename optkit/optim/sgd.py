@@ -10,7 +10,7 @@ from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
 class SGD(Optimizer):
-    r"""Stochastic gradient descent with optional momentum (lecture §8.3).
+    r"""Stochastic gradient descent with optional momentum (Goodfellow et al., 2016, §8.3).
 
     Parameters
     ----------
@@ -130,13 +130,10 @@ class SGD(Optimizer):
             )
 
     def rule_for(self, values: dict[str, Any]):
-        if values["nesterov"]:
-            return rules.sgd_nesterov
-        if self._momentum_is_zero(values):
-            return rules.sgd
-        return (
-            rules.sgd_momentum_lecture if values["lecture_momentum"] else rules.sgd_momentum
-        )
+        if values["lecture_momentum"]:
+            return rules.sgd_lecture
+        momentum = values["nesterov"] or not self._momentum_is_zero(values)
+        return rules.sgd.with_flags(momentum=momentum, nesterov=values["nesterov"])
 
     @staticmethod
     def _momentum_is_zero(values: dict[str, Any]) -> bool:
@@ -145,21 +142,13 @@ class SGD(Optimizer):
         return not V.is_array(mu) and float(mu) == 0.0
 
     def host_hypers(self, values, t, group_state):
-        common = dict(
-            lr=values["lr"],
-            s=gradient_sign(values),
-            wd=values["weight_decay"],
-        )
-        if self._momentum_is_zero(values) and not values["nesterov"]:
-            return common
-        if values["lecture_momentum"]:
-            common["mu"] = values["momentum"]
-            return common
         first = t == 1
         mu = values["momentum"]
-        common.update(
-            decay=0.0 if first else mu, damp=1.0 if first else 1.0 - values["dampening"]
+        return dict(
+            lr=values["lr"],
+            sign=gradient_sign(values),
+            weight_decay=values["weight_decay"],
+            mu=mu,
+            decay=0.0 if first else mu,
+            damp=1.0 if first else 1.0 - values["dampening"],
         )
-        if values["nesterov"]:
-            common["mu"] = mu
-        return common

@@ -1,17 +1,18 @@
 r"""Delta-bar-delta (Jacobs, 1988): a learning rate per weight, adapted by sign agreement.
 
-No mainstream library ships it; this follows Jacobs' paper and the lecture
-(§"Delta-bar-delta"): the rate grows additively by κ while the current gradient
-agrees in sign with the exponential average of past gradients
-:math:`\bar\delta`, and shrinks multiplicatively by (1 − φ) when they disagree.
+No mainstream library ships it; this follows Jacobs' paper and Goodfellow et al.
+(2016, §8.5): the rate grows additively by κ while the current gradient agrees in
+sign with the exponential average of past gradients :math:`\bar\delta`, and shrinks
+multiplicatively by (1 − φ) when they disagree.
 """
 
 from optkit.rules._rule import rule
+from optkit.rules._shared import effective_gradient
 from optkit.rules.math import where
 
 
 @rule(state=("rate", "dbar"))
-def delta_bar_delta(p, g, rate, dbar, *, kappa, phi, theta, s, wd):
+def delta_bar_delta(p, g, rate, dbar, *, kappa, phi, theta, sign, weight_decay):
     r"""Delta-bar-delta step.
 
     .. math::
@@ -20,7 +21,7 @@ def delta_bar_delta(p, g, rate, dbar, *, kappa, phi, theta, s, wd):
         \bar\delta_t = (1-\theta) g + \theta \bar\delta_{t-1},\quad
         \theta_w \leftarrow \theta_w - a\, g
     """
-    g = s * g + wd * p
+    g = effective_gradient(p, g, sign, weight_decay)
     agree = dbar * g
     rate = where(agree > 0, rate + kappa, where(agree < 0, rate * (1 - phi), rate))
     dbar = (1 - theta) * g + theta * dbar

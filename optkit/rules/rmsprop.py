@@ -1,52 +1,37 @@
-r"""RMSProp (Tieleman & Hinton, 2012), torch conventions (``torch.optim.RMSprop``).
+"""RMSProp (Tieleman & Hinton, 2012), torch conventions (``torch.optim.RMSprop``).
 
-The denominator is :math:`\sqrt{v + e_{in}} + e_{out}`: torch puts eps outside the
-root (``e_in = 0, e_out = eps``); the lecture, Keras and optax put it inside
-(``eps_in_sqrt=True`` gives ``e_in = eps, e_out = 0``). Adding 0 is exact, so one
-rule serves both. The centered variant (Graves, 2013) subtracts the squared mean
-gradient :math:`\bar g^2` from :math:`v`.
+torch puts eps outside the root; the book, Keras and optax put it inside
+(``eps_in_sqrt``). The centered variant (Graves, 2013) subtracts the squared mean
+gradient :math:`\\bar g^2`; with ``momentum`` the normalized step feeds a buffer.
 """
 
 from optkit.rules._rule import rule
+from optkit.rules._shared import effective_gradient
 from optkit.rules.math import sqrt
 
 
-@rule(state=("v",))
-def rmsprop(p, g, v, *, lr, s, wd, alpha, e_in, e_out):
-    r""":math:`v \leftarrow \alpha v + (1-\alpha) g^2,\
-    \theta \leftarrow \theta - \epsilon\, g / (\sqrt{v + e_{in}} + e_{out})`
-    (lecture Algorithm 8.5)."""
-    g = s * g + wd * p
+@rule(state=("v", "gbar", "buf"), flags=("centered", "momentum", "eps_in_sqrt"))
+def rmsprop(p, g, v, gbar, buf, *, lr, sign, weight_decay, alpha, eps, mu, centered=False,
+            momentum=False, eps_in_sqrt=False):  # fmt: skip
+    r"""RMSProp (Goodfellow et al., 2016, Algorithms 8.5 and 8.6).
+
+    .. math::
+        v \leftarrow \alpha v + (1-\alpha) g^2, \qquad
+        \bar g \leftarrow \alpha \bar g + (1-\alpha) g \ \text{(centered)}, \qquad
+        d = \sqrt{v - \bar g^2} + \delta \ \text{(or } \sqrt{v - \bar g^2 + \delta}),
+
+    then :math:`\theta \leftarrow \theta - \epsilon\, g/d`, or with momentum
+    :math:`b \leftarrow \mu b + g/d,\ \theta \leftarrow \theta - \epsilon b`.
+    """
+    g = effective_gradient(p, g, sign, weight_decay)
     v = alpha * v + (1 - alpha) * g * g
-    return p - lr * g / (sqrt(v + e_in) + e_out), v
-
-
-@rule(state=("v", "buf"))
-def rmsprop_momentum(p, g, v, buf, *, lr, s, wd, alpha, e_in, e_out, mu):
-    r"""RMSProp with momentum (lecture Algorithm 8.6, torch form):
-    :math:`b \leftarrow \mu b + g / (\sqrt{v + e_{in}} + e_{out}),\
-    \theta \leftarrow \theta - \epsilon b`."""
-    g = s * g + wd * p
-    v = alpha * v + (1 - alpha) * g * g
-    buf = mu * buf + g / (sqrt(v + e_in) + e_out)
-    return p - lr * buf, v, buf
-
-
-@rule(state=("v", "gbar"))
-def rmsprop_centered(p, g, v, gbar, *, lr, s, wd, alpha, e_in, e_out):
-    r"""Centered RMSProp: the denominator is :math:`\sqrt{v - \bar g^2 + e_{in}} + e_{out}`
-    with :math:`\bar g \leftarrow \alpha \bar g + (1-\alpha) g`."""
-    g = s * g + wd * p
-    v = alpha * v + (1 - alpha) * g * g
-    gbar = alpha * gbar + (1 - alpha) * g
-    return p - lr * g / (sqrt(v - gbar * gbar + e_in) + e_out), v, gbar
-
-
-@rule(state=("v", "gbar", "buf"))
-def rmsprop_centered_momentum(p, g, v, gbar, buf, *, lr, s, wd, alpha, e_in, e_out, mu):
-    r"""Centered RMSProp with momentum (both modifications above)."""
-    g = s * g + wd * p
-    v = alpha * v + (1 - alpha) * g * g
-    gbar = alpha * gbar + (1 - alpha) * g
-    buf = mu * buf + g / (sqrt(v - gbar * gbar + e_in) + e_out)
-    return p - lr * buf, v, gbar, buf
+    mean_square = v
+    if centered:
+        gbar = alpha * gbar + (1 - alpha) * g
+        mean_square = v - gbar * gbar
+    denom = sqrt(mean_square + eps) if eps_in_sqrt else sqrt(mean_square) + eps
+    step = g / denom
+    if momentum:
+        buf = mu * buf + step
+        step = buf
+    return p - lr * step, v, gbar, buf

@@ -8,7 +8,7 @@ conversions are LLVM ``fpext``/``fptrunc`` on ``half``, which LLVM vectorizes
 (``vcvtph2ps``/``vcvtps2ph`` with F16C, native with AVX512-FP16). Narrowing goes
 through float32 (two roundings), like a float32 computation cast to float16.
 
-Imported only by :mod:`optkit.kernels.batch_norm_numba`, hence only when the Numba
+Imported only by generated Numba modules, hence only when the Numba
 backend is first used.
 """
 

@@ -1,21 +1,12 @@
 r"""Batch normalization, functional: forward and backward, train and eval, running stats.
 
-This is the public layer. It validates, views ``x`` as ``(outer, C, inner)`` with
-the channel in the middle (a free reshape for contiguous arrays, whichever axis
-holds the channel), updates the running statistics, folds nothing itself, and hands
-the heavy passes to one backend module, chosen once per call:
-
-=============  ==========================================  ======================
-backend        module                                      statistics
-=============  ==========================================  ======================
-``numpy``      :mod:`~optkit.kernels.batch_norm_reference`  two passes (the spec)
-``array_api``  :mod:`~optkit.kernels.batch_norm_reference`  two passes (the spec)
-``numba``      :mod:`~optkit.kernels.batch_norm_numba`      one pass, shifted sums
-``cupy``       :mod:`~optkit.kernels.batch_norm_cupy`       CuPy reductions
-=============  ==========================================  ======================
-
-Backend modules are imported on first use, so ``import optkit`` imports neither
-Numba nor CuPy.
+The input is viewed as ``(O, C, I)`` with the channel in the middle (a free reshape
+of contiguous data, whichever axis holds the channel): channels-last data becomes
+rows ``(N·HW, C, 1)``, NCHW data runs ``(N, C, HW)``. The passes over the data are
+the rules of :mod:`optkit.rules.batch_norm` (one shifted-moments reduction and one
+scale/offset map forward; one gradient-sums reduction and one input-gradient map
+backward), run by the backend's executor; what lies between them — mean, variance,
+running statistics, folded coefficients — is O(C) array code here, in float64.
 
 Semantics are torch's (``torch.nn.functional.batch_norm`` and the ``BatchNorm*d``
 modules): the biased variance normalizes, the unbiased one enters ``running_var``;
@@ -25,45 +16,39 @@ old); ``momentum=None`` gives the cumulative average over ``num_batches_tracked`
 
 from __future__ import annotations
 
-import importlib
 import operator
 from dataclasses import dataclass
 from typing import Any
 
 from optkit._backend import Backend, resolve_backend
-from optkit.kernels.batch_norm_reference import stats_dtype
+from optkit._exec import run_map, run_reduce
+from optkit._host import writable
+from optkit.rules import batch_norm as rules
 
-__all__ = ["BatchNormCache", "batch_norm", "batch_norm_backward"]
-
-_MODULES = {
-    "numpy": "optkit.kernels.batch_norm_reference",
-    "array_api": "optkit.kernels.batch_norm_reference",
-    "numba": "optkit.kernels.batch_norm_numba",
-    "cupy": "optkit.kernels.batch_norm_cupy",
-}
+__all__ = ["BatchNormCache", "batch_norm", "batch_norm_backward", "stats_dtype"]
 
 
-def kernels_for(name: str):
-    """The backend module that implements BatchNorm's passes on backend ``name``."""
-    return importlib.import_module(_MODULES[name])
+def stats_dtype(xp: Any, dtype: Any) -> Any:
+    """The dtype of returned statistics: float64 for float64 input, else float32."""
+    return xp.float64 if dtype == xp.float64 else xp.float32
 
 
 @dataclass(frozen=True)
 class BatchNormCache:
     """What :func:`batch_norm_backward` needs from a forward call.
 
-    ``x3`` is the input viewed as ``(outer, C, inner)`` (the backend's contiguous copy
-    when the input was not contiguous); ``mean`` and ``invstd`` are per-channel, in the
-    statistics dtype (float64 for float64 input, float32 otherwise); ``weight`` is a
-    copy taken at forward time (or None); ``batch_stats`` tells whether the batch's
-    own statistics normalized (training) or fixed running ones did (eval).
+    ``x`` is the forward input and ``layout`` its ``(O, C, I)`` view; ``mean`` and
+    ``invstd`` are per-channel float64; ``weight`` is a copy taken at forward time (or
+    None); ``batch_stats`` tells whether the batch's own statistics normalized
+    (training) or fixed running ones did (eval).
     """
 
     backend: Backend
     shape: tuple[int, ...]  # the input's shape; dy and dx have it
-    x3: Any  # (outer, C, inner)
-    mean: Any  # (C,) statistics dtype
-    invstd: Any  # (C,) statistics dtype, 1 / sqrt(var + eps)
+    x: Any
+    layout: tuple[int, int, int]
+    mean: Any  # (C,) float64
+    invstd: Any  # (C,) float64, 1 / sqrt(var + eps)
     weight: Any | None  # (C,) copy of gamma, or None
     bias_dtype: Any | None  # dtype of beta (dbias is returned in it), None if no beta
     batch_stats: bool
@@ -150,7 +135,7 @@ def batch_norm(
     Examples
     --------
     >>> import numpy as np
-    >>> from optkit.kernels import batch_norm
+    >>> from optkit.nn.functional import batch_norm
     >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
     >>> rm, rv = np.zeros(2), np.ones(2)
     >>> y, cache = batch_norm(x, None, None, rm, rv, training=True, backend="numpy")
@@ -208,7 +193,8 @@ def _check_channel_vector(name: str, v: Any, channels: int) -> None:
 
 
 def _check_arguments(x, shape3, weight, bias, rm, rv, momentum, eps, nbt, training):
-    """Raise ``ValueError``/``TypeError`` naming the culprit; nothing is modified."""
+    """Raise ``ValueError``/``TypeError`` naming the culprit; nothing is modified
+    (also not the running statistics: their writability is checked first)."""
     channels = shape3[1]
     for name, v in (("weight", weight), ("bias", bias)):
         _check_channel_vector(name, v, channels)
@@ -239,6 +225,12 @@ def _check_arguments(x, shape3, weight, bias, rm, rv, momentum, eps, nbt, traini
         )
     if shape3[0] * shape3[2] == 0:
         raise ValueError(f"batch_norm got an empty input of shape {tuple(x.shape)}")
+    if training:
+        for name, v in (("running_mean", rm), ("running_var", rv),
+                        ("num_batches_tracked", nbt)):  # fmt: skip
+            reason = "" if v is None else writable(v)
+            if reason:
+                raise ValueError(f"{name} cannot be updated in place: {reason}")
 
 
 def _is_integer(a: Any) -> bool:
@@ -271,31 +263,58 @@ def forward(
         x, shape3, weight, bias, running_mean, running_var, momentum, eps,
         num_batches_tracked, training,
     )  # fmt: skip
-    impl = kernels_for(be.name)
-    x3 = impl.as_3d(xp, x, shape3)
     if training:
-        mean, var = impl.batch_stats(xp, x3)
+        mean, var = _batch_moments(be, x, shape3)
         if running_mean is not None:
             factor = _running_factor(momentum, num_batches_tracked)
             _update_running(xp, running_mean, running_var, mean, var, factor, shape3)
     else:
-        sd = stats_dtype(xp, x.dtype)
-        mean = xp.astype(running_mean, sd, copy=True)
-        var = xp.astype(running_var, sd)
+        mean = xp.astype(running_mean, xp.float64, copy=True)
+        var = xp.astype(running_var, xp.float64)
     invstd = 1.0 / xp.sqrt(var + eps)
-    y3 = impl.normalize(xp, x3, mean, invstd, weight, bias)
+    scale = invstd if weight is None else invstd * xp.astype(weight, xp.float64)
+    offset = -mean * scale
+    if bias is not None:
+        offset = offset + xp.astype(bias, xp.float64)
+    y = xp.empty(tuple(x.shape), dtype=x.dtype, device=_device(x))
+    params = {"scale": scale, "offset": offset}
+    run_map(be, rules.scale_offset, {"x": x}, {"y": y}, params, layout=shape3)
     keep = None if weight is None else xp.astype(weight, weight.dtype, copy=True)
     cache = BatchNormCache(
         backend=be,
         shape=tuple(x.shape),
-        x3=x3,
+        x=x,
+        layout=shape3,
         mean=mean,
         invstd=invstd,
         weight=keep,
         bias_dtype=None if bias is None else bias.dtype,
         batch_stats=training,
     )
-    return xp.reshape(y3, tuple(x.shape)), cache
+    return y, cache
+
+
+def _device(x: Any) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(x)
+
+
+def _batch_moments(be: Backend, x: Any, shape3: tuple[int, int, int]) -> tuple[Any, Any]:
+    r"""Per-channel mean and biased variance from one pass of shifted sums.
+
+    With :math:`k` the channel's first value, :math:`s_1 = \sum (x-k)`,
+    :math:`s_2 = \sum (x-k)^2` over the :math:`M` values (float64):
+    :math:`\mu = k + s_1/M`, :math:`\sigma^2 = (s_2 - s_1^2/M)/M`.
+    """
+    xp = be.xp
+    count = shape3[0] * shape3[2]
+    shift = xp.astype(xp.reshape(x, shape3)[0, :, 0], xp.float64)
+    s1, s2 = run_reduce(be, rules.shifted_moments, {"x": x}, {"shift": shift},
+                        layout=shape3)  # fmt: skip
+    mean_dev = s1 / count
+    var = xp.maximum((s2 - s1 * mean_dev) / count, xp.zeros_like(s2))
+    return shift + mean_dev, var
 
 
 def _running_factor(momentum: float | None, nbt: Any | None) -> float:
@@ -311,7 +330,7 @@ def _running_factor(momentum: float | None, nbt: Any | None) -> float:
 def _update_running(xp, running_mean, running_var, mean, var, factor, shape3) -> None:
     """``running = (1 − factor)·running + factor·batch``, unbiased variance, in place."""
     count = shape3[0] * shape3[2]
-    unbiased = var * (count / (count - 1))
+    unbiased = var * (count / (count - 1))  # float64
     rm_new = (1.0 - factor) * running_mean + factor * xp.astype(mean, running_mean.dtype)
     rv_new = (1.0 - factor) * running_var + factor * xp.astype(unbiased, running_var.dtype)
     running_mean[...] = rm_new
@@ -355,7 +374,7 @@ def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> from optkit.kernels import batch_norm, batch_norm_backward
+    >>> from optkit.nn.functional import batch_norm, batch_norm_backward
     >>> x = np.array([[1.0], [2.0], [6.0]])
     >>> w, b = np.ones(1), np.zeros(1)
     >>> y, cache = batch_norm(x, w, b, None, None, training=True, backend="numpy")
@@ -369,16 +388,26 @@ def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
         raise ValueError(
             f"dy has shape {tuple(dy.shape)}, but the forward input had {cache.shape}"
         )
-    if dy.dtype != cache.x3.dtype:
+    if dy.dtype != cache.x.dtype:
         raise TypeError(
-            f"dy has dtype {dy.dtype}, but the forward input had {cache.x3.dtype}"
+            f"dy has dtype {dy.dtype}, but the forward input had {cache.x.dtype}"
         )
-    impl = kernels_for(be.name)
-    dy3 = impl.as_3d(xp, dy, tuple(cache.x3.shape))
-    dx3, sum_dy, sum_dy_xhat = impl.backward(
-        xp, dy3, cache.x3, cache.mean, cache.invstd, cache.weight, cache.batch_stats
+    layout, mean, invstd = cache.layout, cache.mean, cache.invstd
+    count = layout[0] * layout[2]
+    inputs = {"dy": dy, "x": cache.x}
+    sum_dy, sum_dy_dev = run_reduce(be, rules.gradient_sums, inputs, {"mean": mean},
+                                    layout=layout)  # fmt: skip
+    a = invstd if cache.weight is None else xp.astype(cache.weight, xp.float64) * invstd
+    if cache.batch_stats:
+        b = -a * invstd * invstd * sum_dy_dev / count
+        e = -a * sum_dy / count - b * mean
+    else:
+        b = e = xp.zeros_like(a)
+    dx = xp.empty(cache.shape, dtype=dy.dtype, device=_device(dy))
+    run_map(be, rules.input_gradient, inputs, {"dx": dx}, {"a": a, "b": b, "e": e},
+            layout=layout)  # fmt: skip
+    dweight = (
+        None if cache.weight is None else xp.astype(sum_dy_dev * invstd, cache.weight.dtype)
     )
-    weight = cache.weight
-    dweight = None if weight is None else xp.astype(sum_dy_xhat, weight.dtype)
     dbias = None if cache.bias_dtype is None else xp.astype(sum_dy, cache.bias_dtype)
-    return xp.reshape(dx3, cache.shape), dweight, dbias
+    return dx, dweight, dbias

@@ -1,0 +1,141 @@
+"""The host part of a traced rule: hyperparameter-only arithmetic, in float64, once per call.
+
+:func:`host_function` turns the host nodes of a :class:`~optkit._exec.trace.Trace`
+into a small generated Python function that takes the hyperparameters and returns
+the lifted values (:attr:`Trace.lifted`) in float64: NumPy float64 scalars for
+numbers, float64 arrays of the hyperparameters' own library for array-valued ones (a
+population of K runs). Each executor then rounds them once to its compute type.
+Division by zero and overflow give inf/NaN silently, as they would in the kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from optkit._exec.trace import Trace, trace
+from optkit.rules._rule import Rule
+
+__all__ = ["Floats", "host_function", "host_values"]
+
+
+class Floats(list):
+    """Lifted values that are all Python floats (no array hyperparameter)."""
+
+    __slots__ = ()
+
+
+_FORMS = {
+    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+    "pow": "{0} ** {1}", "neg": "-{0}", "sqrt": "xp.sqrt({0})", "exp": "xp.exp({0})",
+    "log": "xp.log({0})", "abs": "xp.abs({0})", "where": "xp.where({0}, {1}, {2})",
+    "lt": "{0} < {1}", "le": "{0} <= {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}",
+    "eq": "{0} == {1}", "ne": "{0} != {1}", "and": "xp.logical_and({0}, {1})",
+    "or": "xp.logical_or({0}, {1})", "not": "xp.logical_not({0})",
+    "float": "xp.where({0}, 1.0, 0.0)", "bool": "{0} != 0.0",
+}  # fmt: skip
+
+
+def _wide(value: Any) -> Any:
+    """A hyperparameter in float64: numbers become NumPy float64 scalars (IEEE
+    semantics: 1/0 is inf), arrays float64 arrays of their own library."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return np.float64(value)
+    if isinstance(value, np.ndarray | np.generic):
+        return value.astype(np.float64) if value.dtype != np.float64 else value
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(value)
+    return xp.astype(value, xp.float64) if value.dtype != xp.float64 else value
+
+
+_SCALAR_FORMS = {
+    **_FORMS, "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
+    "abs": "abs({0})", "where": "({1} if {0} else {2})", "and": "({0} and {1})",
+    "or": "({0} or {1})", "not": "(not {0})",
+}  # fmt: skip
+
+
+def _generate(tr: Trace, forms: dict[str, str], load: str, label: str) -> Callable:
+    """Source of ``host(xp, h, wide)`` returning the lifted values."""
+    names = {}
+    lines = ["def host(xp, h, wide):"]
+    for i in sorted(_needed(tr)):
+        n = tr.nodes[i]
+        if n.op == "input":
+            names[i] = f"h{i}"
+            lines.append(f"    h{i} = {load.format(repr(n.value[1]))}")
+        elif n.op == "const":
+            names[i] = repr(n.value)
+        else:
+            names[i] = f"t{i}"
+            lines.append(f"    t{i} = {forms[n.op].format(*(names[a] for a in n.args))}")
+    lines.append(f"    return [{', '.join(names[i] for i in tr.lifted)}]")
+    scope: dict[str, Any] = {"_sqrt": math.sqrt, "_exp": math.exp, "_log": math.log}
+    exec(compile("\n".join(lines), f"<optkit host part of {label}>", "exec"), scope)
+    return scope["host"]
+
+
+@functools.cache
+def host_function(rule: Rule) -> Callable[[dict[str, Any]], list[Any]]:
+    """A function ``hypers -> lifted values`` (float64) for ``rule``; cached.
+
+    Numbers take a plain-Python path (about a microsecond); when it meets an IEEE
+    special case Python refuses (1/0, overflow, the square root of a negative) or an
+    array hyperparameter, NumPy float64 arithmetic with IEEE semantics takes over.
+    """
+    tr = trace(rule)
+    if not tr.lifted:
+        return lambda hypers: Floats()
+    fast = _generate(tr, _SCALAR_FORMS, "float(h[{}])", rule.label)
+    wide = _generate(tr, _FORMS, "wide(h[{}])", rule.label)
+    names = tr.hypers
+
+    def run(hypers: dict[str, Any]) -> list[Any]:
+        for name in names:
+            value = hypers[name]
+            if type(value) is not float and getattr(value, "ndim", 0):
+                break
+        else:
+            try:
+                values = fast(None, hypers, None)
+                if all(type(v) is float for v in values):
+                    return Floats(values)
+            except (ArithmeticError, ValueError, TypeError):
+                pass
+        xp = _namespace(hypers, names)
+        with np.errstate(all="ignore"):
+            return wide(xp, hypers, _wide)
+
+    return run
+
+
+def _needed(tr: Trace) -> set[int]:
+    seen, stack = set(), list(tr.lifted)
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(tr.nodes[i].args)
+    return seen
+
+
+def _namespace(hypers: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """NumPy, unless an array hyperparameter belongs to another library."""
+    for name in names:
+        value = hypers[name]
+        if hasattr(value, "shape") and not isinstance(value, np.ndarray | np.generic):
+            import array_api_compat
+
+            return array_api_compat.array_namespace(value)
+    return np
+
+
+def host_values(rule: Rule, hypers: dict[str, Any]) -> list[Any]:
+    """The lifted values of ``rule`` for ``hypers`` (float64; see module docstring)."""
+    return host_function(rule)(hypers)
