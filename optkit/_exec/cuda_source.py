@@ -278,7 +278,7 @@ def reduction_specs(rule: Rule) -> list[ReductionSpec]:
     call = ", ".join(c for _, c in params)
     acc, out_type = ("long long", "int64") if rule.count else ("double", "float64")
     specs = []
-    for j, (n, o) in enumerate(zip(tr.output_names, tr.outputs)):
+    for j, o in enumerate(tr.outputs):
         fn = kernel_name(rule, f"_{j}")
         value = f"({ref[o]} ? 1LL : 0LL)" if rule.count else f"(double)({ref[o]})"
         device = "\n".join([
@@ -298,7 +298,7 @@ def reduction_specs(rule: Rule) -> list[ReductionSpec]:
                 reduce_type=acc,
                 preamble=PREAMBLE + "\n" + device,
                 args=tuple(args),
-            )  # fmt: skip
+            )
         )
     return specs
 

@@ -72,7 +72,7 @@ def _reduction_kernels(rule: Rule) -> list[tuple[Any, Any]]:
                     reduce_type=s.reduce_type,
                     preamble=s.preamble,
                     options=s.options,
-                ),  # fmt: skip
+                ),
                 s,
             )
             for s in reduction_specs(rule)

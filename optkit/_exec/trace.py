@@ -120,9 +120,8 @@ class _Builder:
         if name in ("and", "or", "not"):
             args = tuple(self.as_bool(v).index for v in values)
         elif name == "where":
-            args = (self.as_bool(values[0]).index,) + tuple(
-                self.as_float(v).index for v in values[1:]
-            )
+            rest = (self.as_float(v).index for v in values[1:])
+            args = (self.as_bool(values[0]).index, *rest)
         else:
             args = tuple(self.as_float(v).index for v in values)
         return self.add(name, args)

@@ -53,7 +53,7 @@ def check_distinct(existing: list[tuple[str, Any]], new: list[tuple[str, Any]]) 
             )
         ids.setdefault(id(a), name)
     spans = []
-    for k, (name, a) in enumerate(entries):
+    for k, (_, a) in enumerate(entries):
         bounds = _bounds(a)
         if bounds is not None:
             spans.append((bounds[0], bounds[1], k))

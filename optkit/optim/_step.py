@@ -103,7 +103,7 @@ def plan_step(opt: Any, per_group: list[list[Any]]) -> list[GroupPlan]:
                 values,
                 state,
                 changed,
-            )  # fmt: skip
+            )
         )
     return plans
 

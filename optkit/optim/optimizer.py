@@ -162,7 +162,7 @@ class Optimizer:
             any(
                 callable(v) or (type(v) is tuple and any(map(callable, v)))
                 for v in values.values()
-            )  # fmt: skip
+            )
         )
         self.group_state.append({"step": 0})
 
