@@ -1,27 +1,14 @@
-"""Shared fixtures: the backends to iterate, GPU skipping, dtype tolerances."""
+"""Shared fixtures: the backend fixture, GPU and torch skipping.
+
+``backend`` runs a test on every backend that can run here (numpy, numba,
+array_api_strict, the CUDA twin, and cupy with a GPU); ``cpu_backend`` on the two
+that take NumPy arrays (for tests that need NumPy-only features such as views).
+"""
 
 from __future__ import annotations
 
-import importlib.util
-
-import numpy as np
 import pytest
-
-import optkit as ok
-
-
-def _cupy_ready() -> bool:
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    return bool(ok.backends()["cupy"]["available"])
-
-
-HAS_GPU = _cupy_ready()
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
-#: Backends that run on NumPy arrays here; "array_api" runs the reference executor
-#: on array_api_strict arrays (see tests/test_array_api_strict.py).
-CPU_BACKENDS = ["numpy", "numba"]
+from _support.backends import BACKEND_NAMES, HAS_GPU, backend_for
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,13 +18,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
-@pytest.fixture(params=CPU_BACKENDS)
-def backend(request) -> str:
-    """Each CPU backend in turn."""
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.gpu) if name == "cupy" else name
+        for name in BACKEND_NAMES
+    ]
+)
+def backend(request):
+    """Each backend in turn (a :class:`_support.backends.TestBackend`)."""
+    with backend_for(request.param) as tb:
+        yield tb
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def cpu_backend(request) -> str:
+    """The two backends that take NumPy arrays (their optkit name)."""
     return request.param
-
-
-def tolerance(dtype) -> dict[str, float]:
-    """rtol/atol scaled to the dtype's precision (for comparing backends)."""
-    eps = float(np.finfo(dtype).eps)
-    return {"rtol": 2000 * eps, "atol": 2000 * eps}

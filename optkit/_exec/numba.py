@@ -119,8 +119,15 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
 
 
+_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _kernel_view(a: np.ndarray) -> np.ndarray:
     """``a`` as the loops read it: float16 as uint16 bits (``compute="float64"`` rules)."""
+    if a.dtype not in _DTYPES:
+        raise TypeError(
+            f"the numba backend takes float16, float32 or float64 arrays, got {a.dtype}"
+        )
     return a.view(np.uint16) if a.dtype == np.float16 else a
 
 
@@ -177,7 +184,7 @@ def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
     else:
         _update_population(rule, p, buffers, values)
     if not contiguous:
-        p[...] = buffers[0]
+        p[...] = buffers[0].reshape(p.shape)
 
 
 def _flat_view(a: np.ndarray) -> np.ndarray:

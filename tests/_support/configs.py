@@ -1,10 +1,10 @@
-"""The one table of optimizer configurations that drives the core suite.
+"""The optimizer configurations that drive the core suite, and helpers around them.
 
-In the style of PyTorch's ``optim_db``: every optimizer class and every rule variant
-appears here once, with hyperparameters that lower the quadratic of
-``test_quadratic.py`` in 20 steps. The other tests iterate this table; helpers that
-several test files share (parameter layouts, gradients, snapshots, comparisons) live
-beside it.
+The configurations are the registry's (:data:`optkit.optim.registry.VARIANTS`, in
+the style of PyTorch's ``optim_db``): every optimizer class and every rule variant
+once, with hyperparameters that lower the quadratic of ``test_quadratic.py`` in 20
+steps. Helpers that several test files share (parameter layouts, gradients,
+snapshots, comparisons) live beside them.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 
 import optkit as ok
+from optkit.optim.registry import VARIANTS
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """One optimizer configuration: class, keyword arguments, and the rule it selects."""
+    """One optimizer configuration (a row of the registry's ``VARIANTS``)."""
 
     name: str
     cls: type
     kwargs: dict[str, Any] = field(default_factory=dict)
-    rule: str = ""  # key of optkit.rules.RULES that this configuration must select
+    torch: bool = True
 
     def make(self, params: Any, **overrides: Any) -> ok.Optimizer:
         """The optimizer over ``params`` with this configuration (plus ``overrides``)."""
@@ -38,161 +39,31 @@ class OptimConfig:
         """The numeric (non-flag) hyperparameters set by this configuration."""
         return {k: v for k, v in self.kwargs.items() if not isinstance(v, bool)}
 
+    def rule(self) -> Any:
+        """The rule (with its flags) this configuration selects."""
+        opt = self.make(np.zeros(1), backend="numpy")
+        group = opt.param_groups[0]
+        return opt.rule_for({k: group[k] for k in opt.defaults})
+
     def __repr__(self) -> str:
         return self.name
 
 
-def _c(name: str, cls: type, rule: str, **kwargs: Any) -> OptimConfig:
-    return OptimConfig(name, cls, kwargs, rule)
-
-
 ADAM_BETAS = (0.9, 0.999)
 
-#: Every optimizer and every rule variant (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam,
-#: DeltaBarDelta; plain, momentum, dampening, Nesterov, weight decay, maximize, ...).
-CONFIGS: tuple[OptimConfig, ...] = (
-    _c("sgd", ok.SGD, "sgd", lr=0.05),
-    _c("sgd_weight_decay", ok.SGD, "sgd", lr=0.05, weight_decay=0.1),
-    _c("sgd_maximize", ok.SGD, "sgd", lr=0.05, maximize=True),
-    _c("sgd_momentum", ok.SGD, "sgd_momentum", lr=0.02, momentum=0.9),
-    _c("sgd_dampening", ok.SGD, "sgd_momentum", lr=0.02, momentum=0.9, dampening=0.3),
-    _c(
-        "sgd_lecture_momentum",
-        ok.SGD,
-        "sgd_momentum_lecture",
-        lr=0.02,
-        momentum=0.9,
-        lecture_momentum=True,
-    ),
-    _c(
-        "sgd_momentum_wd_maximize",
-        ok.SGD,
-        "sgd_momentum",
-        lr=0.02,
-        momentum=0.5,
-        weight_decay=0.05,
-        maximize=True,
-    ),
-    _c("sgd_nesterov", ok.SGD, "sgd_nesterov", lr=0.02, momentum=0.9, nesterov=True),
-    _c(
-        "sgd_nesterov_wd",
-        ok.SGD,
-        "sgd_nesterov",
-        lr=0.02,
-        momentum=0.8,
-        weight_decay=0.1,
-        nesterov=True,
-    ),
-    _c("adagrad", ok.Adagrad, "adagrad", lr=0.1),
-    _c("adagrad_lr_decay", ok.Adagrad, "adagrad", lr=0.1, lr_decay=0.05),
-    _c(
-        "adagrad_initial_accumulator",
-        ok.Adagrad,
-        "adagrad",
-        lr=0.1,
-        initial_accumulator_value=0.1,
-    ),
-    _c(
-        "adagrad_all",
-        ok.Adagrad,
-        "adagrad",
-        lr=0.1,
-        lr_decay=0.01,
-        weight_decay=0.05,
-        initial_accumulator_value=0.5,
-        eps=1e-6,
-    ),
-    _c("adagrad_maximize", ok.Adagrad, "adagrad", lr=0.1, maximize=True),
-    _c("rmsprop", ok.RMSprop, "rmsprop", lr=0.01, alpha=0.99),
-    _c(
-        "rmsprop_eps_in_sqrt",
-        ok.RMSprop,
-        "rmsprop",
-        lr=0.01,
-        alpha=0.9,
-        eps=1e-6,
-        eps_in_sqrt=True,
-    ),
-    _c("rmsprop_centered", ok.RMSprop, "rmsprop_centered", lr=0.01, centered=True),
-    _c("rmsprop_momentum", ok.RMSprop, "rmsprop_momentum", lr=0.005, momentum=0.5),
-    _c(
-        "rmsprop_centered_momentum",
-        ok.RMSprop,
-        "rmsprop_centered_momentum",
-        lr=0.005,
-        momentum=0.5,
-        centered=True,
-    ),
-    _c(
-        "rmsprop_wd_maximize",
-        ok.RMSprop,
-        "rmsprop",
-        lr=0.01,
-        weight_decay=0.05,
-        maximize=True,
-    ),
-    _c("adam", ok.Adam, "adam", lr=0.05, betas=ADAM_BETAS),
-    _c("adam_amsgrad", ok.Adam, "amsgrad", lr=0.05, amsgrad=True),
-    _c("adam_weight_decay", ok.Adam, "adam", lr=0.05, weight_decay=0.1),
-    _c(
-        "adam_decoupled",
-        ok.Adam,
-        "adam",
-        lr=0.05,
-        weight_decay=0.1,
-        decoupled_weight_decay=True,
-    ),
-    _c(
-        "adam_amsgrad_wd",
-        ok.Adam,
-        "amsgrad",
-        lr=0.05,
-        betas=(0.8, 0.99),
-        weight_decay=0.1,
-        amsgrad=True,
-    ),
-    _c("adam_maximize", ok.Adam, "adam", lr=0.05, maximize=True),
-    _c("adamw", ok.AdamW, "adam", lr=0.05, betas=ADAM_BETAS, weight_decay=0.01),
-    _c("adamw_amsgrad", ok.AdamW, "amsgrad", lr=0.05, weight_decay=0.05, amsgrad=True),
-    _c("nadam", ok.NAdam, "nadam", lr=0.05, betas=ADAM_BETAS),
-    _c("nadam_weight_decay", ok.NAdam, "nadam", lr=0.05, weight_decay=0.1),
-    _c(
-        "nadam_decoupled",
-        ok.NAdam,
-        "nadam",
-        lr=0.05,
-        weight_decay=0.1,
-        momentum_decay=0.01,
-        decoupled_weight_decay=True,
-    ),
-    _c("nadam_maximize", ok.NAdam, "nadam", lr=0.05, maximize=True),
-    _c(
-        "delta_bar_delta",
-        ok.DeltaBarDelta,
-        "delta_bar_delta",
-        lr=0.01,
-        kappa=0.002,
-        phi=0.2,
-        theta=0.6,
-    ),
-    _c(
-        "delta_bar_delta_wd_maximize",
-        ok.DeltaBarDelta,
-        "delta_bar_delta",
-        lr=0.01,
-        weight_decay=0.05,
-        maximize=True,
-    ),
+#: Every optimizer and every rule variant: the registry's table.
+CONFIGS: tuple[OptimConfig, ...] = tuple(
+    OptimConfig(v.name, v.cls, dict(v.kwargs), v.torch) for v in VARIANTS
 )
 
 CONFIG_IDS = [c.name for c in CONFIGS]
 BY_NAME = {c.name: c for c in CONFIGS}
 
-#: One configuration per built-in rule (the first in the table), for tests whose cost
-#: is one Numba compilation per (rule, dtype).
+#: One configuration per distinct rule (with its flags), for tests whose cost is one
+#: Numba compilation per (rule, dtype).
 ONE_PER_RULE: tuple[OptimConfig, ...] = tuple(
-    {c.rule: c for c in reversed(CONFIGS)}[r]
-    for r in dict.fromkeys(c.rule for c in CONFIGS)
+    {c.rule(): c for c in reversed(CONFIGS)}[r]
+    for r in dict.fromkeys(c.rule() for c in CONFIGS)
 )
 
 DTYPES = (np.float32, np.float64)

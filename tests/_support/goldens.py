@@ -3,8 +3,8 @@
 - :data:`GOLDENS` / :data:`PROBLEM`: the trajectories and the problem recorded by
   ``tools/make_torch_goldens.py`` in ``tests/data/torch_goldens.npz``;
   :func:`golden_gradient` is that problem's gradient.
-- :data:`OPTIM_DB` (in the style of torch's ``optim_db``) drives the convergence,
-  first-step and live-torch tests.
+- :data:`OPTIM_DB`: the registry's algorithms with their tuned budgets, for the
+  convergence, first-step and live-torch tests.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from optkit.optim.registry import ALGORITHMS
+
 # ----------------------------------------------------------------------------- goldens
-GOLDEN_PATH = Path(__file__).parent / "data" / "torch_goldens.npz"
+GOLDEN_PATH = Path(__file__).parents[1] / "data" / "torch_goldens.npz"
 
 
 def _load_goldens() -> tuple[dict[str, np.ndarray], dict[str, dict], dict]:
@@ -50,7 +52,7 @@ class Run:
 
 @dataclass(frozen=True)
 class OptimInfo:
-    """One optimizer configuration and everything the tests need to know about it."""
+    """One algorithm of the registry and what the convergence tests need of it."""
 
     id: str
     cls: str  # class name in optkit (and in torch.optim when ``in_torch``)
@@ -58,52 +60,22 @@ class OptimInfo:
     rosenbrock: Run
     kwargs: dict = field(default_factory=dict)  # shared by both problems
     in_torch: bool = True
-    first_step_is_lr_sign: bool = False  # C3 applies
+    first_step_is_lr_sign: bool = False  # Adam's first step is -lr * sign(g)
 
     def run_kwargs(self, problem: str) -> dict:
         return {**self.kwargs, **getattr(self, problem).kwargs}
 
 
 OPTIM_DB: list[OptimInfo] = [
-    OptimInfo("sgd", "SGD", Run(dict(lr=0.1), 60), Run(dict(lr=1.5e-3), 7500)),
     OptimInfo(
-        "sgd_momentum",
-        "SGD",
-        Run(dict(lr=0.01), 120),
-        Run(dict(lr=1e-3), 1200),
-        kwargs=dict(momentum=0.9),
-    ),
-    OptimInfo(
-        "sgd_nesterov",
-        "SGD",
-        Run(dict(lr=0.02), 100),
-        Run(dict(lr=1e-3), 1200),
-        kwargs=dict(momentum=0.9, nesterov=True),
-    ),
-    OptimInfo("adagrad", "Adagrad", Run(dict(lr=0.5), 30), Run(dict(lr=0.1), 4500)),
-    OptimInfo("rmsprop", "RMSprop", Run(dict(lr=0.01), 150), Run(dict(lr=1e-3), 4500)),
-    OptimInfo(
-        "adam",
-        "Adam",
-        Run(dict(lr=0.05), 100),
-        Run(dict(lr=0.02), 500),
-        first_step_is_lr_sign=True,
-    ),
-    OptimInfo(
-        "adamw",  # torch's default weight_decay=1e-2 (biases the optimum by < 1e-2)
-        "AdamW",
-        Run(dict(lr=0.05), 120),
-        Run(dict(lr=0.01), 600),
-        first_step_is_lr_sign=True,
-    ),
-    OptimInfo("nadam", "NAdam", Run(dict(lr=0.05), 80), Run(dict(lr=0.01), 2500)),
-    OptimInfo(
-        "delta_bar_delta",
-        "DeltaBarDelta",
-        Run(dict(lr=0.01, kappa=0.01), 60),
-        Run(dict(lr=1e-3, kappa=1e-4), 3200),
-        kwargs=dict(phi=0.5, theta=0.7),
-        in_torch=False,
-    ),
+        a.name,
+        a.cls_name,
+        Run(a.parabola.kwargs, a.parabola.steps),
+        Run(a.rosenbrock.kwargs, a.rosenbrock.steps),
+        dict(a.kwargs),
+        a.torch_name is not None,
+        a.first_step_is_lr_sign,
+    )  # fmt: skip
+    for a in ALGORITHMS.values()
 ]
 DB_IDS = [info.id for info in OPTIM_DB]

@@ -1,6 +1,6 @@
 """Compile generated kernel sources without a GPU: NVRTC for CUDA, g++ for the host.
 
-Shared by ``tests/test_cuda_source.py`` and the GPU check (``tools/gpu_check.sh``).
+Shared by the CUDA source tests and the host stand-in of CuPy (``fake_cupy.py``).
 NVRTC is loaded with :mod:`ctypes` from the ``nvidia-cuda-nvrtc-cu12`` wheel
 (``nvidia/cuda_nvrtc/lib/libnvrtc.so.12``), or from the system library path; the
 host compiler is ``$CXX`` or ``g++``. Each loader returns ``None`` plus a reason
@@ -22,19 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optkit._exec.cuda_source import host_loop_source, kernel_arguments
-
-__all__ = [
-    "SPECIAL",
-    "CompileResult",
-    "build_host_library",
-    "host_compiler",
-    "nvrtc",
-    "nvrtc_compile",
-    "random_hypers",
-    "random_inputs",
-    "run_host",
-]
+__all__ = ["CompileResult", "build_host_library", "host_compiler", "nvrtc", "nvrtc_compile"]
 
 #: Compute capability of the target GPUs (H100/H200).
 ARCH = "compute_90"
@@ -51,7 +39,10 @@ class CompileResult:
 
 
 def _wheel_nvrtc_paths() -> list[Path]:
-    spec = importlib.util.find_spec("nvidia.cuda_nvrtc")
+    try:  # find_spec raises when the parent package "nvidia" is absent
+        spec = importlib.util.find_spec("nvidia.cuda_nvrtc")
+    except ModuleNotFoundError:
+        return []
     if spec is None or not spec.submodule_search_locations:
         return []
     paths = []
@@ -151,7 +142,18 @@ def host_compiler() -> tuple[str | None, str]:
 #: math); x86-64 computes float in SSE registers, so float stays float.
 HOST_FLAGS = ("-O2", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
 
-_build_dir: list[Path] = []
+
+def _build_folder() -> Path:
+    """Compiled twins live beside optkit's kernel cache, named by their source's hash
+    (content-addressed: a changed body is a new file), so reruns compile nothing."""
+    root = os.environ.get("OPTKIT_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "optkit"
+    folder = base / "host-twin"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+_loaded: dict[str, ctypes.CDLL] = {}
 
 
 def build_host_library(source: str) -> ctypes.CDLL:
@@ -159,88 +161,28 @@ def build_host_library(source: str) -> ctypes.CDLL:
 
     Raises ``RuntimeError`` with the compiler's output when compilation fails.
     """
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    lib = _loaded.get(digest)
+    if lib is not None:
+        return lib
     cxx, reason = host_compiler()
     if cxx is None:
         raise RuntimeError(reason)
-    if not _build_dir:
-        _build_dir.append(Path(tempfile.mkdtemp(prefix="optkit-native-")))
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = _build_dir[0]
+    folder = _build_folder()
     lib_path = folder / f"k{digest}.so"
     if not lib_path.exists():
-        src = folder / f"k{digest}.cpp"
-        src.write_text(source)
+        fd, tmp = tempfile.mkstemp(suffix=".cpp", dir=folder)
+        with os.fdopen(fd, "w") as file:
+            file.write(source)
+        out = tmp[:-4] + ".so"
         proc = subprocess.run(
-            [cxx, *HOST_FLAGS, "-o", str(lib_path), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
+            [cxx, *HOST_FLAGS, "-o", out, tmp], capture_output=True, text=True, check=False
         )
+        os.unlink(tmp)
         if proc.returncode != 0:
             raise RuntimeError(
                 f"{cxx} failed ({proc.returncode}):\n{proc.stderr}\n--- source ---\n{source}"
             )
-    return ctypes.CDLL(str(lib_path))
-
-
-# ----------------------------------------------------------------------- running
-#: Values that every semantic check mixes into its inputs.
-SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0])
-
-
-def random_inputs(rule, dtype, kind, seed, shape=(4, 33)):
-    """``p, g, states`` for ``rule``; ``kind``: ``"abs"`` (non-negative states),
-    ``"signed"``, or ``"special"`` (a quarter of every array replaced by values of
-    :data:`SPECIAL`)."""
-    rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(shape) for _ in range(2 + len(rule.state))]
-    if kind == "abs":
-        arrays[2:] = [np.abs(a) for a in arrays[2:]]
-    if kind == "special":
-        for a in arrays:
-            hit = rng.random(shape) < 0.25
-            a[hit] = rng.choice(SPECIAL, size=int(hit.sum()))
-    p, g, *states = (a.astype(dtype) for a in arrays)
-    return p, g, states
-
-
-def random_hypers(rule, dtype, array_hypers, seed, rows=4):
-    """Hyperparameters in (0.05, 0.95): NumPy scalars of ``dtype``, or ``(rows, 1)``
-    arrays for the names in ``array_hypers``."""
-    rng = np.random.default_rng(seed + 100)
-    out = {}
-    for h in rule.hypers:
-        if h in array_hypers:
-            out[h] = rng.uniform(0.05, 0.95, (rows, 1)).astype(dtype)
-        else:
-            out[h] = dtype(rng.uniform(0.05, 0.95))
-    return out
-
-
-def run_host(rule, dtype, array_hypers, p, g, states, hypers):
-    """Run the rule's generated body compiled for the host on NumPy arrays.
-
-    Returns new arrays ``(p, [states])``; the inputs are not modified. Array
-    hyperparameters are broadcast to ``p``'s shape here, as CuPy's indexer does.
-    """
-    lib = build_host_library(host_loop_source(rule, dtype, array_hypers))
-    scalar = ctypes.c_float if np.dtype(dtype) == np.float32 else ctypes.c_double
-    outs = {
-        "p": np.array(p, order="C"),
-        **{s: np.array(a, order="C") for s, a in zip(rule.state, states)},
-    }
-    keep, args = [], []
-    for name, _, kind in kernel_arguments(rule, array_hypers):
-        if kind == "scalar":
-            args.append(scalar(float(hypers[name])))
-            continue
-        if kind == "out":
-            a = outs[name]
-        elif name == "g":
-            a = np.ascontiguousarray(g)
-        else:
-            a = np.ascontiguousarray(np.broadcast_to(hypers[name], p.shape))
-        keep.append(a)
-        args.append(a.ctypes.data_as(ctypes.c_void_p))
-    lib.optkit_step(*args, ctypes.c_longlong(p.size))
-    return outs["p"], [outs[s] for s in rule.state]
+        os.replace(out, lib_path)
+    lib = _loaded[digest] = ctypes.CDLL(str(lib_path))
+    return lib

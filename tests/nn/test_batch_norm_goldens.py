@@ -4,7 +4,7 @@
 training steps (outputs, input/weight/bias gradients, running statistics and
 ``num_batches_tracked`` after each step) then one eval step, for momentum 0.1/0.3/
 0.5, ``momentum=None``, ``affine=False``, ``track_running_stats=False``, a custom
-eps and two-row batches. Every case is replayed on each CPU backend, through the
+eps and two-row batches. Every case is replayed on each CPU cpu_backend, through the
 module and through the functional API, in torch's layout and channels-last, and
 must agree to 1e-6 relative.
 """
@@ -20,7 +20,7 @@ import pytest
 from optkit.nn.functional import batch_norm, batch_norm_backward
 from optkit.nn import BatchNorm
 
-GOLDEN_PATH = Path(__file__).parent / "data" / "batchnorm_goldens.npz"
+GOLDEN_PATH = Path(__file__).parents[1] / "data" / "batchnorm_goldens.npz"
 
 with np.load(GOLDEN_PATH, allow_pickle=False) as _z:
     GOLDENS = {k: _z[k] for k in _z.files}
@@ -50,7 +50,7 @@ def from_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
     return np.moveaxis(a, -1, 1) if channels_last else a
 
 
-def make_module(case: str, backend: str, channels_last: bool) -> BatchNorm:
+def make_module(case: str, cpu_backend: str, channels_last: bool) -> BatchNorm:
     config, g = CONFIGS[case], golden(case)
     module = BatchNorm(
         config["shape"][1],
@@ -60,7 +60,7 @@ def make_module(case: str, backend: str, channels_last: bool) -> BatchNorm:
         track_running_stats=config.get("track_running_stats", True),
         axis=-1 if channels_last else 1,
         dtype="float64",
-        backend=backend,
+        backend=cpu_backend,
     )
     if module.affine:
         module.weight[...] = g["weight"]
@@ -78,9 +78,9 @@ def test_goldens_are_small_and_from_torch():
     "channels_last", [False, True], ids=["torch-layout", "channels-last"]
 )
 @pytest.mark.parametrize("case", sorted(CONFIGS))
-def test_module_matches_torch_goldens(case, backend, channels_last):
+def test_module_matches_torch_goldens(case, cpu_backend, channels_last):
     g, steps = golden(case), CONFIGS[case]["batches"]
-    module = make_module(case, backend, channels_last)
+    module = make_module(case, cpu_backend, channels_last)
     for step in range(steps + 1):
         module.train(step < steps)
         x, dy = (
@@ -89,7 +89,7 @@ def test_module_matches_torch_goldens(case, backend, channels_last):
         )
         y = module.forward(x)
         dx = module.backward(dy)
-        where = f"{case} step {step} ({backend})"
+        where = f"{case} step {step} ({cpu_backend})"
         close(from_layout(y, channels_last), g["y"][step], f"y, {where}")
         close(from_layout(dx, channels_last), g["dx"][step], f"dx, {where}")
         if module.affine:
@@ -106,7 +106,7 @@ def test_module_matches_torch_goldens(case, backend, channels_last):
 
 
 @pytest.mark.parametrize("case", ["bn1d_3d", "bn2d", "bn2d_cumulative"])
-def test_functional_matches_torch_goldens(case, backend):
+def test_functional_matches_torch_goldens(case, cpu_backend):
     config, g = CONFIGS[case], golden(case)
     steps, channels = config["batches"], config["shape"][1]
     rm, rv = np.zeros(channels), np.ones(channels)
@@ -115,7 +115,7 @@ def test_functional_matches_torch_goldens(case, backend):
         y, cache = batch_norm(
             g["x"][step], g["weight"], g["bias"], rm, rv,
             training=step < steps, momentum=config.get("momentum", 0.1),
-            num_batches_tracked=nbt, backend=backend,
+            num_batches_tracked=nbt, backend=cpu_backend,
         )  # fmt: skip
         dx, dweight, dbias = batch_norm_backward(g["dy"][step], cache)
         close(y, g["y"][step], f"y step {step}")

@@ -18,9 +18,9 @@ STEP = 1e-6
 CASES = [((5, 3), 1), ((3, 2, 4), 1), ((2, 3, 2, 2), -1), ((2, 2, 2, 3), 1), ((4, 5, 2), 0)]
 
 
-def loss(x, w, b, r, training, axis, backend, stats):
+def loss(x, w, b, r, training, axis, cpu_backend, stats):
     rm, rv = stats
-    y, _ = batch_norm(x, w, b, rm, rv, training=training, axis=axis, backend=backend)
+    y, _ = batch_norm(x, w, b, rm, rv, training=training, axis=axis, backend=cpu_backend)
     return float(np.sum(y * r))
 
 
@@ -41,7 +41,7 @@ def numeric_gradient(f, a: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize(("shape", "axis"), CASES)
-def test_gradients_match_finite_differences(backend, shape, axis, training):
+def test_gradients_match_finite_differences(cpu_backend, shape, axis, training):
     rng = np.random.default_rng(7)
     channels = shape[axis]
     x = rng.standard_normal(shape) * 2 + 1
@@ -54,9 +54,11 @@ def test_gradients_match_finite_differences(backend, shape, axis, training):
     )
 
     def f():
-        return loss(x, w, b, r, training, axis, backend, stats)
+        return loss(x, w, b, r, training, axis, cpu_backend, stats)
 
-    _, cache = batch_norm(x, w, b, *stats, training=training, axis=axis, backend=backend)
+    _, cache = batch_norm(
+        x, w, b, *stats, training=training, axis=axis, backend=cpu_backend
+    )
     dx, dw, db = batch_norm_backward(r, cache)
     for name, analytic, wrt in (("dx", dx, x), ("dweight", dw, w), ("dbias", db, b)):
         numeric = numeric_gradient(f, wrt)
@@ -64,11 +66,11 @@ def test_gradients_match_finite_differences(backend, shape, axis, training):
 
 
 @pytest.mark.parametrize(("shape", "axis"), [*CASES, ((64, 8), 1), ((33, 7, 3), -1)])
-def test_gradient_without_affine_matches_finite_differences(backend, shape, axis):
+def test_gradient_without_affine_matches_finite_differences(cpu_backend, shape, axis):
     rng = np.random.default_rng(3)
     x, r = rng.standard_normal(shape), rng.standard_normal(shape)
     _, cache = batch_norm(
-        x, None, None, None, None, training=True, axis=axis, backend=backend
+        x, None, None, None, None, training=True, axis=axis, backend=cpu_backend
     )
     dx = batch_norm_backward(r, cache)[0]
     if x.size > 200:  # spot-check a few elements of the larger cases
@@ -77,12 +79,12 @@ def test_gradient_without_affine_matches_finite_differences(backend, shape, axis
             e = np.zeros(x.size)
             e[i] = STEP
             e = e.reshape(shape)
-            up = loss(x + e, None, None, r, True, axis, backend, (None, None))
-            down = loss(x - e, None, None, r, True, axis, backend, (None, None))
+            up = loss(x + e, None, None, r, True, axis, cpu_backend, (None, None))
+            down = loss(x - e, None, None, r, True, axis, cpu_backend, (None, None))
             assert abs(dx.reshape(-1)[i] - (up - down) / (2 * STEP)) < 1e-6
         return
     numeric = numeric_gradient(
-        lambda: loss(x, None, None, r, True, axis, backend, (None, None)), x
+        lambda: loss(x, None, None, r, True, axis, cpu_backend, (None, None)), x
     )
     np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-7)
 
@@ -97,7 +99,7 @@ def _per_channel(a: np.ndarray, axis: int) -> np.ndarray:
 @pytest.mark.parametrize(
     ("shape", "axis"), [((64, 16), 1), ((8, 6, 5, 7), 1), ((8, 5, 7, 6), -1)]
 )
-def test_invariants_sum_dx_and_sum_dx_xhat_vanish(backend, shape, axis, dtype, eps):
+def test_invariants_sum_dx_and_sum_dx_xhat_vanish(cpu_backend, shape, axis, dtype, eps):
     """``Σdx = 0`` always; ``Σdx·x̂ = 0`` exactly when eps = 0 — with eps > 0 what is
     left is ``γ·invstd·Σdy·x̂·eps/(σ² + eps)`` (since ``Σx̂² = M σ²/(σ² + eps)``)."""
     rng = np.random.default_rng(11)
@@ -109,7 +111,7 @@ def test_invariants_sum_dx_and_sum_dx_xhat_vanish(backend, shape, axis, dtype, e
         rng.standard_normal(channels).astype(dtype),
     )
     _, cache = batch_norm(
-        x, w, b, None, None, training=True, axis=axis, eps=eps, backend=backend
+        x, w, b, None, None, training=True, axis=axis, eps=eps, backend=cpu_backend
     )
     dx, dw, _ = batch_norm_backward(dy, cache)
     invstd = cache.invstd.astype(np.float64)

@@ -8,11 +8,10 @@ import pytest
 import optkit as ok
 from optkit.nn import BatchNorm
 
-RNG = np.random.default_rng(21)
-
 
 def batch(shape=(16, 3, 4), dtype=np.float32, mean=2.0):
-    return (RNG.standard_normal(shape) * 1.5 + mean).astype(dtype)
+    rng = np.random.default_rng(12)
+    return (rng.standard_normal(shape) * 1.5 + mean).astype(dtype)
 
 
 def test_defaults_follow_torch():
@@ -26,8 +25,8 @@ def test_defaults_follow_torch():
     assert "BatchNorm(3" in repr(bn)
 
 
-def test_train_updates_running_stats_and_eval_uses_them(backend):
-    bn = BatchNorm(3, dtype="float64", backend=backend)
+def test_train_updates_running_stats_and_eval_uses_them(cpu_backend):
+    bn = BatchNorm(3, dtype="float64", backend=cpu_backend)
     bn.weight[...] = [1.0, 2.0, 0.5]
     bn.bias[...] = [0.0, -1.0, 3.0]
     for _ in range(3):
@@ -47,8 +46,8 @@ def test_train_updates_running_stats_and_eval_uses_them(backend):
     )
 
 
-def test_without_running_stats_both_modes_use_the_batch(backend):
-    bn = BatchNorm(3, track_running_stats=False, backend=backend)
+def test_without_running_stats_both_modes_use_the_batch(cpu_backend):
+    bn = BatchNorm(3, track_running_stats=False, backend=cpu_backend)
     x = batch()
     y_train = bn(x)
     y_eval = bn.eval()(x)
@@ -61,8 +60,8 @@ def test_without_running_stats_both_modes_use_the_batch(backend):
     assert set(bn.state_dict()) == {"weight", "bias"}
 
 
-def test_momentum_none_module(backend):
-    bn = BatchNorm(2, momentum=None, dtype="float64", backend=backend)
+def test_momentum_none_module(cpu_backend):
+    bn = BatchNorm(2, momentum=None, dtype="float64", backend=cpu_backend)
     xs = [batch((10, 2), np.float64) for _ in range(3)]
     for x in xs:
         bn(x)
@@ -71,18 +70,18 @@ def test_momentum_none_module(backend):
     )
 
 
-def test_channels_last_module(backend):
+def test_channels_last_module(cpu_backend):
     x = batch((4, 5, 6, 3))
-    a = BatchNorm(3, axis=-1, backend=backend)
-    b = BatchNorm(3, backend=backend)
+    a = BatchNorm(3, axis=-1, backend=cpu_backend)
+    b = BatchNorm(3, backend=cpu_backend)
     ya = a(x)
     yb = b(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
     np.testing.assert_allclose(np.moveaxis(yb, 1, -1), ya, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(a.running_var, b.running_var, rtol=1e-6)
 
 
-def test_float16_input_with_float32_parameters(backend):
-    bn = BatchNorm(3, backend=backend)
+def test_float16_input_with_float32_parameters(cpu_backend):
+    bn = BatchNorm(3, backend=cpu_backend)
     x = batch(dtype=np.float16)
     y = bn(x)
     dx = bn.backward(np.ones_like(x))
@@ -90,8 +89,8 @@ def test_float16_input_with_float32_parameters(backend):
     assert bn.grad_weight.dtype == bn.running_mean.dtype == np.float32
 
 
-def test_backward_sets_gradients_and_needs_a_forward(backend):
-    bn = BatchNorm(3, backend=backend)
+def test_backward_sets_gradients_and_needs_a_forward(cpu_backend):
+    bn = BatchNorm(3, backend=cpu_backend)
     with pytest.raises(RuntimeError, match="before forward"):
         bn.backward(np.ones((2, 3), np.float32))
     x = batch()
@@ -99,29 +98,30 @@ def test_backward_sets_gradients_and_needs_a_forward(backend):
     bn.backward(np.ones_like(x))
     np.testing.assert_allclose(bn.grad_bias, [64.0] * 3)
     np.testing.assert_allclose(bn.grad_weight, [0.0] * 3, atol=1e-4)
-    no_affine = BatchNorm(3, affine=False, backend=backend)
+    no_affine = BatchNorm(3, affine=False, backend=cpu_backend)
     no_affine(x)
     no_affine.backward(x)
     assert no_affine.grad_weight is None and no_affine.parameters() == {}
 
 
-def test_sgd_on_a_flatparams_updates_the_module(backend):
+def test_sgd_on_a_flatparams_updates_the_module(cpu_backend):
     """γ and β live in one buffer with the rest of a model; one SGD step moves them."""
-    bn = BatchNorm(3, backend=backend)
+    rng = np.random.default_rng(106)
+    bn = BatchNorm(3, backend=cpu_backend)
     other = np.ones((2, 2), np.float32)
     flat = ok.FlatParams({"w": other, **bn.parameters("bn.")})
     grads = flat.zeros_like()
     bn.bind(flat, "bn.", grads=grads)
     assert np.shares_memory(bn.weight, flat.buffers["float32"])
     x = batch()
-    dy = RNG.standard_normal(x.shape).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
     bn(x)
     bn.backward(dy)
     assert bn.grad_weight is grads["bn.weight"]
     expected_w = 1.0 - 0.1 * grads["bn.weight"]
     expected_b = 0.0 - 0.1 * grads["bn.bias"]
     grads["w"][...] = 1.0
-    assert ok.SGD(flat, lr=0.1, backend=backend).step(grads)
+    assert ok.SGD(flat, lr=0.1, backend=cpu_backend).step(grads)
     np.testing.assert_allclose(bn.weight, expected_w, rtol=1e-6)
     np.testing.assert_allclose(bn.bias, expected_b, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(flat["w"], 0.9)
@@ -146,8 +146,8 @@ def test_constructor_binds_to_an_existing_flatparams():
         BatchNorm(4, affine=False, params=flat, prefix="layer.")
 
 
-def test_state_dict_round_trip(backend):
-    bn = BatchNorm(3, backend=backend)
+def test_state_dict_round_trip(cpu_backend):
+    bn = BatchNorm(3, backend=cpu_backend)
     bn.weight[...] = [1.5, 2.0, 0.5]
     for _ in range(2):
         bn(batch())
@@ -161,7 +161,7 @@ def test_state_dict_round_trip(backend):
     }
     assert all(isinstance(v, np.ndarray) for v in state.values())
     assert not np.shares_memory(state["weight"], bn.weight)
-    fresh = BatchNorm(3, backend=backend)
+    fresh = BatchNorm(3, backend=cpu_backend)
     fresh.load_state_dict(state)
     x = batch()
     np.testing.assert_array_equal(fresh.eval()(x), bn.eval()(x))
@@ -208,8 +208,8 @@ def test_invalid_constructor_arguments(kwargs, error, match):
         BatchNorm(**kwargs)
 
 
-def test_one_value_per_channel_raises_in_training_only(backend):
-    bn = BatchNorm(3, backend=backend)
+def test_one_value_per_channel_raises_in_training_only(cpu_backend):
+    bn = BatchNorm(3, backend=cpu_backend)
     with pytest.raises(
         ValueError, match="Expected more than 1 value per channel when training"
     ):

@@ -3,9 +3,9 @@
 Random configurations (shape, layout, momentum, affine, tracking, eps) run several
 training steps and one eval step through ``optkit.nn.BatchNorm`` and torch's
 ``BatchNorm1d/2d`` side by side: outputs, input/weight/bias gradients and running
-statistics must agree — to 1e-6 relative in float64 (the issue's bar, here met
-with a large margin) and to float32 precision in float32. Channels-last data is
-compared with torch's ``channels_last`` memory format.
+statistics must agree — to 1e-6 relative in float64; in float32, optkit's distance to torch's float64 result
+stays within twice torch's own float32 distance to it (plus a few ulp). Channels-last
+data is compared with torch's ``channels_last`` memory format.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def torch_module(config, dtype):
     )
 
 
-def optkit_module(config, dtype, backend):
+def optkit_module(config, dtype, cpu_backend):
     keys = ("eps", "momentum", "affine", "track_running_stats")
     return BatchNorm(
         config["shape"][1],
         axis=-1 if config.get("channels_last") else 1,
         dtype=dtype,
-        backend=backend,
+        backend=cpu_backend,
         **{k: config[k] for k in keys if k in config},
     )
 
@@ -59,13 +59,39 @@ def from_optkit(a: np.ndarray, channels_last: bool) -> np.ndarray:
     return np.moveaxis(a, -1, 1) if channels_last else a
 
 
+def _close(got, want32, want64, dtype):
+    """float64: rtol 1e-6. float32: within 2x torch float32's own error (vs float64)."""
+    want64 = np.asarray(want64, np.float64)
+    if dtype == "float64":
+        np.testing.assert_allclose(got, want64, rtol=1e-6, atol=1e-9)
+        return
+    ours = np.abs(np.asarray(got, np.float64) - want64).max(initial=0.0)
+    torch_error = np.abs(np.asarray(want32, np.float64) - want64).max(initial=0.0)
+    floor = 4 * np.finfo(np.float32).eps * max(np.abs(want64).max(initial=0.0), 1.0)
+    assert ours <= 2 * torch_error + floor, (ours, torch_error)
+
+
+def _pair(config, dtype, gen):
+    """torch modules in ``dtype`` and in float64 with the same parameters."""
+    ref, ref64 = (
+        torch_module(config, getattr(torch, dtype)),
+        torch_module(config, torch.float64),
+    )
+    if ref.affine:
+        with torch.no_grad():
+            ref.weight.uniform_(0.5, 1.5, generator=gen)
+            ref.bias.normal_(generator=gen)
+            ref64.weight.copy_(ref.weight.double())
+            ref64.bias.copy_(ref.bias.double())
+    return ref, ref64
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: str(c).replace(" ", ""))
-def test_module_matches_live_torch(backend, config, dtype):
-    tdtype = getattr(torch, dtype)
-    rtol, atol = (1e-6, 1e-9) if dtype == "float64" else (2e-4, 2e-5)
+def test_module_matches_live_torch(cpu_backend, config, dtype):
     gen = torch.Generator().manual_seed(0)
-    ref, ours = torch_module(config, tdtype), optkit_module(config, dtype, backend)
+    ref, ref64 = _pair(config, dtype, gen)
+    ours = optkit_module(config, dtype, cpu_backend)
     last = config.get("channels_last", False)
     fmt = (
         torch.channels_last
@@ -73,50 +99,38 @@ def test_module_matches_live_torch(backend, config, dtype):
         else torch.contiguous_format
     )
     if ref.affine:
-        with torch.no_grad():
-            ref.weight.uniform_(0.5, 1.5, generator=gen)
-            ref.bias.normal_(generator=gen)
         ours.weight[...] = ref.weight.detach().numpy()
         ours.bias[...] = ref.bias.detach().numpy()
     for step in range(4):
         training = step < 3
-        ref.train(training)
-        ours.train(training)
-        x = torch.randn(config["shape"], dtype=tdtype, generator=gen) * 2 + 3
+        for m in (ref, ref64, ours):
+            m.train(training)
+        x = torch.randn(config["shape"], dtype=getattr(torch, dtype), generator=gen) * 2 + 3
         x = x.contiguous(memory_format=fmt).requires_grad_(True)
-        dy = torch.randn(config["shape"], dtype=tdtype, generator=gen)
-        y = ref(x)
+        x64 = x.detach().double().contiguous(memory_format=fmt).requires_grad_(True)
+        dy = torch.randn(config["shape"], dtype=getattr(torch, dtype), generator=gen)
+        y, y64 = ref(x), ref64(x64)
         y.backward(dy)
+        y64.backward(dy.double())
         got_y = ours(to_optkit(x, last))
         got_dx = ours.backward(to_optkit(dy, last))
-        np.testing.assert_allclose(
-            from_optkit(got_y, last), y.detach().numpy(), rtol=rtol, atol=atol
-        )
-        np.testing.assert_allclose(
-            from_optkit(got_dx, last), x.grad.numpy(), rtol=rtol, atol=atol
-        )
+        _close(from_optkit(got_y, last), y.detach(), y64.detach(), dtype)
+        _close(from_optkit(got_dx, last), x.grad, x64.grad, dtype)
         if ref.affine:
-            np.testing.assert_allclose(
-                ours.grad_weight, ref.weight.grad.numpy(), rtol=rtol, atol=atol
-            )
-            np.testing.assert_allclose(
-                ours.grad_bias, ref.bias.grad.numpy(), rtol=rtol, atol=atol
-            )
-            ref.weight.grad = ref.bias.grad = None
+            _close(ours.grad_weight, ref.weight.grad, ref64.weight.grad, dtype)
+            _close(ours.grad_bias, ref.bias.grad, ref64.bias.grad, dtype)
+            for m in (ref, ref64):
+                m.weight.grad = m.bias.grad = None
         if ref.track_running_stats:
-            np.testing.assert_allclose(
-                ours.running_mean, ref.running_mean.numpy(), rtol=rtol, atol=atol
-            )
-            np.testing.assert_allclose(
-                ours.running_var, ref.running_var.numpy(), rtol=rtol, atol=atol
-            )
+            _close(ours.running_mean, ref.running_mean, ref64.running_mean, dtype)
+            _close(ours.running_var, ref.running_var, ref64.running_var, dtype)
             assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked)
 
 
-def test_one_value_per_channel_error_matches_torch(backend):
+def test_one_value_per_channel_error_matches_torch(cpu_backend):
     x = torch.ones(1, 3)
     with pytest.raises(ValueError) as theirs:
         torch.nn.functional.batch_norm(x, None, None, training=True)
     with pytest.raises(ValueError) as mine:
-        BatchNorm(3, backend=backend)(x.numpy())
+        BatchNorm(3, backend=cpu_backend)(x.numpy())
     assert str(mine.value).split(",")[0] == str(theirs.value).split(",")[0]

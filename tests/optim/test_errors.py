@@ -6,7 +6,7 @@ from __future__ import annotations
 import array_api_strict as xps
 import numpy as np
 import pytest
-from _configs import BY_NAME, assert_snapshot_equal, snapshot
+from _support.configs import BY_NAME, assert_snapshot_equal, snapshot
 
 import optkit as ok
 
@@ -71,13 +71,13 @@ def _id(case) -> str:
 
 
 @pytest.mark.parametrize("case", INVALID, ids=[_id(c) for c in INVALID])
-def test_invalid_hyperparameter_raises_naming_it(case, backend):
+def test_invalid_hyperparameter_raises_naming_it(case, cpu_backend):
     cls, kwargs, error, pattern = case
     w = np.ones(3)
     with pytest.raises(error, match=pattern):
-        cls(w, backend=backend, **kwargs)
+        cls(w, backend=cpu_backend, **kwargs)
     with pytest.raises(error, match=pattern):  # the same check inside a param group
-        cls([{"params": [w], **kwargs}], backend=backend)
+        cls([{"params": [w], **kwargs}], backend=cpu_backend)
     np.testing.assert_array_equal(w, np.ones(3))
 
 
@@ -198,10 +198,10 @@ CHECKED_CONFIGS = [
 
 @pytest.mark.parametrize("name", CHECKED_CONFIGS)
 @pytest.mark.parametrize("kind", DICT_CASES)
-def test_bad_dict_grads_raise_and_modify_nothing(kind, name, backend):
+def test_bad_dict_grads_raise_and_modify_nothing(kind, name, cpu_backend):
     config = BY_NAME[name]
     params = _dict_params()
-    opt = config.make(params, backend=backend)
+    opt = config.make(params, backend=cpu_backend)
     opt.step(_good(params))  # state exists and is non-trivial
     grads, error, pattern = _bad_dict_grads(kind, params)
     before = snapshot(opt, list(params.values()))
@@ -235,9 +235,9 @@ def _bad_list_grads(kind, params):
 @pytest.mark.parametrize(
     "kind", ["too_few", "too_many", "shape", "dtype", "library", "dict_instead_of_list"]
 )
-def test_bad_list_grads_raise_and_modify_nothing(kind, backend):
+def test_bad_list_grads_raise_and_modify_nothing(kind, cpu_backend):
     params = list(_dict_params().values())
-    opt = ok.Adam(params, lr=0.1, backend=backend)
+    opt = ok.Adam(params, lr=0.1, backend=cpu_backend)
     opt.step([np.ones(p.shape) for p in params])
     grads, error, pattern = _bad_list_grads(kind, params)
     before = snapshot(opt, params)
@@ -256,9 +256,9 @@ def test_bad_list_grads_raise_and_modify_nothing(kind, backend):
     ],
     ids=["list", "shape", "dtype", "none"],
 )
-def test_bad_grad_for_single_array(grad, error, pattern, backend):
+def test_bad_grad_for_single_array(grad, error, pattern, cpu_backend):
     w = np.ones(3)
-    opt = ok.SGD(w, lr=0.1, momentum=0.9, backend=backend)
+    opt = ok.SGD(w, lr=0.1, momentum=0.9, backend=cpu_backend)
     with pytest.raises(error, match=pattern):
         opt.step(grad)
     np.testing.assert_array_equal(w, np.ones(3))
@@ -266,13 +266,13 @@ def test_bad_grad_for_single_array(grad, error, pattern, backend):
     assert opt.step_count == 0
 
 
-def test_bad_grad_in_last_group_leaves_first_group_untouched(backend):
+def test_bad_grad_in_last_group_leaves_first_group_untouched(cpu_backend):
     params = _dict_params()
     groups = [
         {"params": {"a": params["a"], "b": params["b"]}},
         {"params": {"c": params["c"]}},
     ]
-    opt = ok.NAdam(groups, lr=0.1, backend=backend)
+    opt = ok.NAdam(groups, lr=0.1, backend=cpu_backend)
     opt.step(_good(params))
     before = snapshot(opt, list(params.values()))
     bad_last = [{"a": np.ones(3), "b": np.ones((2, 2))}, {"c": np.ones(3)}]
@@ -298,9 +298,9 @@ def test_bad_grad_in_last_group_leaves_first_group_untouched(backend):
     ],
     ids=["int_in_dict", "bool_in_list", "int32_in_list", "complex", "floats", "string"],
 )
-def test_non_float_params_rejected_at_construction(params, pattern, backend):
+def test_non_float_params_rejected_at_construction(params, pattern, cpu_backend):
     with pytest.raises(TypeError, match=pattern):
-        ok.Adam(params, lr=0.1, backend=backend)
+        ok.Adam(params, lr=0.1, backend=cpu_backend)
 
 
 def test_integer_single_param_named():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _problems import DB_IDS, OPTIM_DB, PROBLEM, golden_gradient
+from _support.goldens import DB_IDS, OPTIM_DB, PROBLEM, golden_gradient
 
 import optkit as ok
 
@@ -37,13 +37,13 @@ FIRST_CASES = [
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize(("info", "variant"), FIRST_CASES)
-def test_first_step_is_minus_lr_sign(info, variant, dtype, backend):
+def test_first_step_is_minus_lr_sign(info, variant, dtype, cpu_backend):
     lr = 0.1
     kwargs = {"lr": lr, **FIRST_VARIANTS[variant]}
     g = FIRST_GRAD.astype(dtype)
     p0 = np.linspace(-1.0, 1.0, g.size).astype(dtype)
     p = p0.copy()
-    opt = getattr(ok, info.cls)(p, backend=backend, **kwargs)
+    opt = getattr(ok, info.cls)(p, backend=cpu_backend, **kwargs)
     opt.step(g)
     wd = opt.param_groups[0]["weight_decay"]
     decoupled = opt.param_groups[0]["decoupled_weight_decay"]
@@ -62,9 +62,9 @@ STEPS_C4 = 15
 
 @pytest.mark.parametrize("maximize", [False, True])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_sgd_momentum_zero_is_plain_sgd(weight_decay, maximize, backend):
+def test_sgd_momentum_zero_is_plain_sgd(weight_decay, maximize, cpu_backend):
     lr = 0.05
-    common = dict(lr=lr, weight_decay=weight_decay, maximize=maximize, backend=backend)
+    common = dict(lr=lr, weight_decay=weight_decay, maximize=maximize, backend=cpu_backend)
     x0 = PROBLEM["x0"]
     xs = [x0.copy() for _ in range(3)]
     opts = [
@@ -112,27 +112,27 @@ def _rmsprop_eps_in_sqrt_closed_form(x0, steps, *, lr, alpha, eps, momentum, cen
     [(False, 0.0), (True, 0.0), (False, 0.9), (True, 0.9)],
     ids=["plain", "centered", "momentum", "centered_momentum"],
 )
-def test_rmsprop_eps_in_sqrt_closed_form(centered, momentum, backend):
+def test_rmsprop_eps_in_sqrt_closed_form(centered, momentum, cpu_backend):
     hyper = dict(lr=0.01, alpha=0.9, eps=1e-2, momentum=momentum, centered=centered)
     x = PROBLEM["x0"].copy()
-    opt = ok.RMSprop(x, eps_in_sqrt=True, backend=backend, **hyper)
+    opt = ok.RMSprop(x, eps_in_sqrt=True, backend=cpu_backend, **hyper)
     for _ in range(STEPS_C4):
         opt.step(golden_gradient(x))
     expected = _rmsprop_eps_in_sqrt_closed_form(PROBLEM["x0"], STEPS_C4, **hyper)
     np.testing.assert_allclose(x, expected, rtol=1e-12, atol=1e-14)
     # the flag matters: eps outside the root gives another trajectory
     y = PROBLEM["x0"].copy()
-    other = ok.RMSprop(y, backend=backend, **hyper)
+    other = ok.RMSprop(y, backend=cpu_backend, **hyper)
     for _ in range(STEPS_C4):
         other.step(golden_gradient(y))
     assert np.max(np.abs(x - y)) > 1e-4
 
 
 @pytest.mark.parametrize("beta2", [0.9, 0.999])
-def test_adam_beta1_zero_is_bias_corrected_rmsprop(beta2, backend):
+def test_adam_beta1_zero_is_bias_corrected_rmsprop(beta2, cpu_backend):
     lr, eps = 0.02, 1e-8
     x = PROBLEM["x0"].copy()
-    opt = ok.Adam(x, lr=lr, betas=(0.0, beta2), eps=eps, backend=backend)
+    opt = ok.Adam(x, lr=lr, betas=(0.0, beta2), eps=eps, backend=cpu_backend)
     for _ in range(STEPS_C4):
         opt.step(golden_gradient(x))
     hand = PROBLEM["x0"].copy()
@@ -144,7 +144,7 @@ def test_adam_beta1_zero_is_bias_corrected_rmsprop(beta2, backend):
     np.testing.assert_allclose(x, hand, rtol=1e-12, atol=1e-14)
     # the bias correction matters: plain RMSprop (alpha = beta2) differs
     y = PROBLEM["x0"].copy()
-    rms = ok.RMSprop(y, lr=lr, alpha=beta2, eps=eps, backend=backend)
+    rms = ok.RMSprop(y, lr=lr, alpha=beta2, eps=eps, backend=cpu_backend)
     for _ in range(STEPS_C4):
         rms.step(golden_gradient(y))
     assert np.max(np.abs(x - y)) > 1e-3
@@ -170,11 +170,11 @@ PROBLEMS = {"parabola": parabola_grad, "rosenbrock": rosenbrock_grad}
 
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
 @pytest.mark.parametrize("info", OPTIM_DB, ids=DB_IDS)
-def test_converges_from_origin(info, problem, backend):
+def test_converges_from_origin(info, problem, cpu_backend):
     run = getattr(info, problem)
     grad = PROBLEMS[problem]
     x = np.zeros(2)
-    opt = getattr(ok, info.cls)(x, backend=backend, **info.run_kwargs(problem))
+    opt = getattr(ok, info.cls)(x, backend=cpu_backend, **info.run_kwargs(problem))
     for _ in range(run.steps):
         opt.step(grad(x))
     np.testing.assert_allclose(x, [1.0, 1.0], rtol=3e-2, atol=0)

@@ -20,9 +20,9 @@ OPTIMIZERS = [
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(OPTIMIZERS)]
 
 
-def make(cls, kwargs, backend, nonfinite, n=6):
+def make(cls, kwargs, cpu_backend, nonfinite, n=6):
     params = {"a": np.linspace(-1, 1, n), "b": np.linspace(2, 3, 3)}
-    return params, cls(params, backend=backend, nonfinite=nonfinite, **kwargs)
+    return params, cls(params, backend=cpu_backend, nonfinite=nonfinite, **kwargs)
 
 
 def grads_like(params, bad=None, value=np.nan, index=2):
@@ -53,8 +53,10 @@ def assert_same(before, after):
 
 @pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=IDS)
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_raise_names_parameter_and_step_and_changes_nothing(backend, cls, kwargs, value):
-    params, opt = make(cls, kwargs, backend, "raise")
+def test_raise_names_parameter_and_step_and_changes_nothing(
+    cpu_backend, cls, kwargs, value
+):
+    params, opt = make(cls, kwargs, cpu_backend, "raise")
     opt.step(grads_like(params))
     opt.step(grads_like(params))
     before = snapshot(params, opt)
@@ -67,9 +69,9 @@ def test_raise_names_parameter_and_step_and_changes_nothing(backend, cls, kwargs
 
 
 @pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=IDS)
-def test_skip_returns_false_and_nothing_advances(backend, cls, kwargs):
-    params, opt = make(cls, kwargs, backend, "skip")
-    reference_params, reference = make(cls, kwargs, backend, "skip")
+def test_skip_returns_false_and_nothing_advances(cpu_backend, cls, kwargs):
+    params, opt = make(cls, kwargs, cpu_backend, "skip")
+    reference_params, reference = make(cls, kwargs, cpu_backend, "skip")
     assert opt.step(grads_like(params)) is True
     reference.step(grads_like(reference_params))
     before = snapshot(params, opt)
@@ -85,10 +87,10 @@ def test_skip_returns_false_and_nothing_advances(backend, cls, kwargs):
     assert opt.step_count == reference.step_count == 4
 
 
-def test_skip_does_not_advance_schedules(backend):
+def test_skip_does_not_advance_schedules(cpu_backend):
     w = np.ones(4)
     lr = S.step(1.0, step_size=1, gamma=0.5)  # halves every applied step
-    opt = ok.SGD(w, lr=lr, backend=backend, nonfinite="skip")
+    opt = ok.SGD(w, lr=lr, backend=cpu_backend, nonfinite="skip")
     opt.step(np.ones(4))  # lr(0) = 1
     assert not opt.step(np.full(4, np.inf))
     opt.step(np.ones(4))  # lr(1) = 0.5, not lr(2)
@@ -96,8 +98,8 @@ def test_skip_does_not_advance_schedules(backend):
 
 
 @pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=IDS)
-def test_propagate_poisons_only_that_index(backend, cls, kwargs):
-    params, opt = make(cls, kwargs, backend, "propagate")
+def test_propagate_poisons_only_that_index(cpu_backend, cls, kwargs):
+    params, opt = make(cls, kwargs, cpu_backend, "propagate")
     opt.step(grads_like(params))
     assert opt.step(grads_like(params, bad="a", index=2)) is True
     a = params["a"]
@@ -107,17 +109,17 @@ def test_propagate_poisons_only_that_index(backend, cls, kwargs):
         assert np.isfinite(np.delete(state, 2)).all(), key
 
 
-def test_flat_params_error_names_the_view(backend):
+def test_flat_params_error_names_the_view(cpu_backend):
     fp = ok.FlatParams({"w": np.ones((2, 3)), "bias": np.zeros(3)})
     grads = fp.zeros_like()
     grads["bias"][1] = np.nan
-    opt = ok.Adam(fp, lr=0.1, backend=backend)
+    opt = ok.Adam(fp, lr=0.1, backend=cpu_backend)
     with pytest.raises(ok.NonFiniteGradientError, match="'bias'"):
         opt.step(grads)
     np.testing.assert_array_equal(fp["w"], 1.0)
 
 
-def test_float32_large_and_parallel_check(backend, monkeypatch):
+def test_float32_large_and_parallel_check(cpu_backend, monkeypatch):
     from optkit._exec import numba as numba_exec
 
     monkeypatch.setattr(numba_exec, "PARALLEL_THRESHOLD", 0)
@@ -125,11 +127,11 @@ def test_float32_large_and_parallel_check(backend, monkeypatch):
     g = np.ones_like(w)
     g[-1] = np.float32("inf")
     with pytest.raises(ok.NonFiniteGradientError) as info:
-        ok.SGD(w, lr=0.1, backend=backend).step(g)
+        ok.SGD(w, lr=0.1, backend=cpu_backend).step(g)
     assert info.value.count == 1
     np.testing.assert_array_equal(w, 0.0)
     g[-1] = np.finfo(np.float32).max  # finite extremes pass
-    assert ok.SGD(w, lr=0.0, backend=backend).step(g)
+    assert ok.SGD(w, lr=0.0, backend=cpu_backend).step(g)
 
 
 def test_invalid_policy():

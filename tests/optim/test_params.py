@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _configs import BY_NAME, CONFIG_IDS, CONFIGS, assert_snapshot_equal, snapshot
-from conftest import tolerance
+from _support.configs import BY_NAME, CONFIG_IDS, CONFIGS, assert_snapshot_equal, snapshot
+from _support.backends import tolerance
 
 import optkit as ok
-from optkit import _exec
+from optkit import _backend
 
 
 def _arrays(n: int, dtypes=(np.float32,), seed: int = 0) -> dict[str, np.ndarray]:
@@ -25,20 +25,17 @@ def _arrays(n: int, dtypes=(np.float32,), seed: int = 0) -> dict[str, np.ndarray
 
 @pytest.fixture
 def count_calls(monkeypatch):
-    """Wrap every kernel that ``optkit._exec.kernel_for`` hands out; count calls."""
+    """Wrap the ``update`` of the numpy and numba executors; count calls."""
     calls = []
-    real = _exec.kernel_for
+    for name in ("numpy", "numba"):
+        module = _backend.executor(name)
+        real = module.update
 
-    def counting_kernel_for(backend, rule, array_hypers):
-        kernel = real(backend, rule, array_hypers)
+        def wrapped(rule, p, g, states, values, _real=real, _name=name):
+            calls.append((_name, rule.name, p.dtype, p.shape))
+            return _real(rule, p, g, states, values)
 
-        def wrapped(p, g, states, hypers):
-            calls.append((backend, rule.name, p.dtype, p.shape))
-            return kernel(p, g, states, hypers)
-
-        return wrapped
-
-    monkeypatch.setattr(_exec, "kernel_for", counting_kernel_for)
+        monkeypatch.setattr(module, "update", wrapped)
     return calls
 
 
@@ -81,45 +78,48 @@ def test_zeros_like_has_the_same_layout():
 
 # --------------------------------------------------------------------------- one call
 @pytest.mark.parametrize("n_arrays", [1, 6, 40])
-def test_one_executor_call_per_dtype(n_arrays, backend, count_calls):
+def test_one_executor_call_per_dtype(n_arrays, cpu_backend, count_calls):
     fp = ok.FlatParams(_arrays(n_arrays))
-    opt = ok.Adam(fp, lr=0.01, backend=backend)
+    opt = ok.Adam(fp, lr=0.01, backend=cpu_backend)
     grads = fp.zeros_like()
     for k in grads.buffers:
         grads.buffers[k][:] = 0.5
     for _ in range(3):
         opt.step(grads)
     assert len(count_calls) == 3
-    assert {c[0] for c in count_calls} == {backend}
+    assert {c[0] for c in count_calls} == {cpu_backend}
     assert set(opt.state) == {"flat:float32"}
 
 
-def test_calls_per_group_and_dtype(backend, count_calls):
+def test_calls_per_group_and_dtype(cpu_backend, count_calls):
     two = ok.FlatParams(_arrays(7, dtypes=(np.float32, np.float64)))
     one = ok.FlatParams(_arrays(3, seed=1))
     opt = ok.SGD(
-        [{"params": two}, {"params": one, "lr": 0.0}], lr=0.1, momentum=0.9, backend=backend
+        [{"params": two}, {"params": one, "lr": 0.0}],
+        lr=0.1,
+        momentum=0.9,
+        backend=cpu_backend,
     )
     opt.step([two.zeros_like(), one.zeros_like()])
     assert len(count_calls) == 3  # (group 0: float32, float64) + (group 1: float32)
     assert sorted(str(c[2]) for c in count_calls) == ["float32", "float32", "float64"]
 
 
-def test_separate_arrays_make_one_call_each(backend, count_calls):
+def test_separate_arrays_make_one_call_each(cpu_backend, count_calls):
     """The control: a dict of separate arrays costs one call per array."""
     params = _arrays(6)
-    opt = ok.Adam(params, lr=0.01, backend=backend)
+    opt = ok.Adam(params, lr=0.01, backend=cpu_backend)
     opt.step({k: np.ones_like(v) for k, v in params.items()})
     assert len(count_calls) == 6
 
 
 # --------------------------------------------------------------------------- same result
-def _flat_vs_dict(config, backend, grads_as):
+def _flat_vs_dict(config, cpu_backend, grads_as):
     src = _arrays(6, dtypes=(np.float32, np.float64), seed=3)
     fp = ok.FlatParams(src)
     separate = {k: v.copy() for k, v in src.items()}
-    flat_opt = config.make(fp, backend=backend)
-    dict_opt = config.make(separate, backend=backend)
+    flat_opt = config.make(fp, backend=cpu_backend)
+    dict_opt = config.make(separate, backend=cpu_backend)
     rng = np.random.default_rng(9)
     for _ in range(5):
         g = {
@@ -139,12 +139,12 @@ def _flat_vs_dict(config, backend, grads_as):
 
 @pytest.mark.parametrize("grads_as", ["flat", "dict"])
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_flat_equals_separate_arrays(config, backend, grads_as):
-    src, fp, separate, flat_opt = _flat_vs_dict(config, backend, grads_as)
+def test_flat_equals_separate_arrays(config, cpu_backend, grads_as):
+    src, fp, separate, flat_opt = _flat_vs_dict(config, cpu_backend, grads_as)
     for name, want in separate.items():
         got = fp[name]
         assert got.dtype == want.dtype
-        if backend == "numpy":
+        if cpu_backend == "numpy":
             np.testing.assert_array_equal(got, want, err_msg=name)
         else:
             np.testing.assert_allclose(got, want, err_msg=name, **tolerance(want.dtype))
@@ -176,10 +176,10 @@ def test_array_hyperparameters_on_flat_params_raise():
         ("list", TypeError, "FlatParams"),
     ],
 )
-def test_bad_grads_for_flat_params(kind, error, pattern, backend):
+def test_bad_grads_for_flat_params(kind, error, pattern, cpu_backend):
     src = _arrays(3)
     fp = ok.FlatParams(src)
-    opt = ok.RMSprop(fp, lr=0.1, momentum=0.5, backend=backend)
+    opt = ok.RMSprop(fp, lr=0.1, momentum=0.5, backend=cpu_backend)
     opt.step({k: np.ones_like(v) for k, v in src.items()})
     grads = {k: np.ones_like(v) for k, v in src.items()}
     if kind == "missing":
@@ -214,16 +214,16 @@ def test_flat_params_construction_errors(arrays, error, pattern):
         ok.FlatParams(arrays)
 
 
-def test_flat_params_state_dict_round_trip(backend):
+def test_flat_params_state_dict_round_trip(cpu_backend):
     config = BY_NAME["adam_amsgrad_wd"]
     src = _arrays(4, dtypes=(np.float32, np.float64))
     a, b = ok.FlatParams(src), ok.FlatParams(src)
-    opt_a = config.make(a, backend=backend)
+    opt_a = config.make(a, backend=cpu_backend)
     g = a.zeros_like()
     for k in g.buffers:
         g.buffers[k][:] = 0.25
     opt_a.step(g)
-    opt_b = config.make(b, backend=backend)
+    opt_b = config.make(b, backend=cpu_backend)
     opt_b.load_state_dict(opt_a.state_dict())
     for buf_b, buf_a in zip(b.buffers.values(), a.buffers.values()):
         buf_b[...] = buf_a

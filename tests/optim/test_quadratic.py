@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _configs import BY_NAME, CONFIG_IDS, CONFIGS, quadratic
+from _support.configs import BY_NAME, CONFIG_IDS, CONFIGS, quadratic
 
 import optkit as ok
 
@@ -40,12 +40,12 @@ LAYOUT_KINDS = ["contiguous", "column", "transposed", "strided_block"]
 # --------------------------------------------------------------------------- C1
 @pytest.mark.parametrize("kind", LAYOUT_KINDS)
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_quadratic_moves_the_right_way(config, backend, kind):
+def test_quadratic_moves_the_right_way(config, cpu_backend, kind):
     loss, grad, n = quadratic()
     param, base, untouched = _layout(kind, n, np.float64)
     assert kind == "contiguous" or not param.flags.c_contiguous
     frozen = base[untouched].copy()
-    opt = config.make(param, backend=backend)
+    opt = config.make(param, backend=cpu_backend)
     start = loss(param)
     history = [start]
     for _ in range(STEPS):
@@ -63,10 +63,10 @@ def test_quadratic_moves_the_right_way(config, backend, kind):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_quadratic_float32(config, backend):
+def test_quadratic_float32(config, cpu_backend):
     loss, grad, n = quadratic()
     param, _, _ = _layout("contiguous", n, np.float32)
-    opt = config.make(param, backend=backend)
+    opt = config.make(param, backend=cpu_backend)
     start = loss(param)
     for _ in range(STEPS):
         opt.step(grad(param))
@@ -97,7 +97,7 @@ def _group_problem():
 
 @pytest.mark.parametrize("grads_as", ["dict_by_name", "list_per_group"])
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_param_group_with_lr_zero_stays_bit_identical(config, backend, grads_as):
+def test_param_group_with_lr_zero_stays_bit_identical(config, cpu_backend, grads_as):
     moving, frozen, grads = _group_problem()
     alone = {k: v.copy() for k, v in moving.items()}
     frozen_before = {k: v.copy() for k, v in frozen.items()}
@@ -108,8 +108,8 @@ def test_param_group_with_lr_zero_stays_bit_identical(config, backend, grads_as)
             {"params": [moving["w"], moving["b"]]},
             {"params": [frozen["v"]], **_frozen_overrides(config)},
         ]
-    opt = config.make(groups, backend=backend)
-    reference = config.make(alone, backend=backend)
+    opt = config.make(groups, backend=cpu_backend)
+    reference = config.make(alone, backend=cpu_backend)
     assert len(opt.param_groups) == 2
     assert opt.param_groups[1]["lr"] == 0.0
     assert opt.param_groups[0]["lr"] == config.kwargs["lr"]
@@ -143,15 +143,15 @@ def test_group_names_and_state_keys():
 @pytest.mark.parametrize(
     "name", ["sgd_momentum", "adam", "rmsprop_centered", "delta_bar_delta"]
 )
-def test_groups_with_different_hyperparameters_equal_separate_optimizers(name, backend):
+def test_groups_with_different_hyperparameters_equal_separate_optimizers(name, cpu_backend):
     config = BY_NAME[name]
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal(6), rng.standard_normal((2, 3))
     x1, y1 = x.copy(), y.copy()
     lr2 = config.kwargs["lr"] * 0.3
-    opt = config.make([{"params": [x]}, {"params": [y], "lr": lr2}], backend=backend)
-    sep_x = config.make(x1, backend=backend)
-    sep_y = config.make(y1, backend=backend, lr=lr2)
+    opt = config.make([{"params": [x]}, {"params": [y], "lr": lr2}], backend=cpu_backend)
+    sep_x = config.make(x1, backend=cpu_backend)
+    sep_y = config.make(y1, backend=cpu_backend, lr=lr2)
     for _ in range(4):
         gx, gy = rng.standard_normal(6), rng.standard_normal((2, 3))
         opt.step([[gx], [gy]])

@@ -142,11 +142,11 @@ def test_reduce_on_plateau_rejects_nan_metric():
         s.observe(float("nan"))
 
 
-def test_reduce_on_plateau_inside_join_and_state_round_trip(backend):
+def test_reduce_on_plateau_inside_join_and_state_round_trip(cpu_backend):
     plateau = S.ReduceOnPlateau(0.1, factor=0.5, patience=0)
     lr = S.join([S.linear(0.0, 0.1, 3), plateau], [3])
     w = np.array([1.0, 2.0])
-    opt = ok.SGD(w, lr=lr, backend=backend)
+    opt = ok.SGD(w, lr=lr, backend=cpu_backend)
     opt.step(np.ones(2))  # lr(0) = 0: nothing moves
     np.testing.assert_array_equal(w, [1.0, 2.0])
     for _ in range(3):
@@ -157,7 +157,9 @@ def test_reduce_on_plateau_inside_join_and_state_round_trip(backend):
     state = opt.state_dict()
     fresh_plateau = S.ReduceOnPlateau(0.1, factor=0.5, patience=0)
     fresh = ok.SGD(
-        w.copy(), lr=S.join([S.linear(0.0, 0.1, 3), fresh_plateau], [3]), backend=backend
+        w.copy(),
+        lr=S.join([S.linear(0.0, 0.1, 3), fresh_plateau], [3]),
+        backend=cpu_backend,
     )
     fresh.load_state_dict(state)
     assert fresh_plateau.value == 0.05
@@ -169,13 +171,13 @@ def quadratic_grad(w):
     return 2.0 * w + np.sin(w)
 
 
-def test_momentum_warmup_equals_manual_change(backend):
+def test_momentum_warmup_equals_manual_change(cpu_backend):
     n = 30
     w_sched = np.linspace(-1, 1, 6)
     w_manual = w_sched.copy()
     mu = S.linear(0.5, 0.99, 20)
-    scheduled = ok.SGD(w_sched, lr=0.05, momentum=mu, backend=backend)
-    manual = ok.SGD(w_manual, lr=0.05, momentum=0.5, backend=backend)
+    scheduled = ok.SGD(w_sched, lr=0.05, momentum=mu, backend=cpu_backend)
+    manual = ok.SGD(w_manual, lr=0.05, momentum=0.5, backend=cpu_backend)
     for t in range(n):
         manual.param_groups[0]["momentum"] = mu(t)
         scheduled.step(quadratic_grad(w_sched))
@@ -184,7 +186,7 @@ def test_momentum_warmup_equals_manual_change(backend):
 
 
 @pytest.mark.parametrize("hyper", ["lr", "betas", "weight_decay", "eps"])
-def test_any_adam_hyperparameter_takes_a_schedule(backend, hyper):
+def test_any_adam_hyperparameter_takes_a_schedule(cpu_backend, hyper):
     sched = {
         "lr": S.cosine(0.05, 15),
         "betas": (S.linear(0.5, 0.9, 10), 0.999),
@@ -194,8 +196,8 @@ def test_any_adam_hyperparameter_takes_a_schedule(backend, hyper):
     w_a = np.linspace(-2, 2, 5)
     w_b = w_a.copy()
     base = {"lr": 0.05, "betas": (0.5, 0.999), "weight_decay": 0.1, "eps": 1e-3}
-    opt_a = ok.Adam(w_a, backend=backend, **{**base, hyper: sched})
-    opt_b = ok.Adam(w_b, backend=backend, **base)
+    opt_a = ok.Adam(w_a, backend=cpu_backend, **{**base, hyper: sched})
+    opt_b = ok.Adam(w_b, backend=cpu_backend, **base)
     for t in range(15):
         value = (
             tuple(v(t) if callable(v) else v for v in sched)
@@ -208,9 +210,9 @@ def test_any_adam_hyperparameter_takes_a_schedule(backend, hyper):
     np.testing.assert_array_equal(w_a, w_b)
 
 
-def test_scheduled_value_keeps_float32(backend):
+def test_scheduled_value_keeps_float32(cpu_backend):
     w = np.ones(8, np.float32)
-    opt = ok.Adam(w, lr=S.exponential(np.float64(0.01), 0.9), backend=backend)
+    opt = ok.Adam(w, lr=S.exponential(np.float64(0.01), 0.9), backend=cpu_backend)
     opt.step(np.ones(8, np.float32))
     assert w.dtype == np.float32
     assert all(a.dtype == np.float32 for a in opt.state["param"].values())
@@ -235,7 +237,7 @@ TORCH_SCHEDULERS = [
 @pytest.mark.torch
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 @pytest.mark.parametrize("name, kwargs, ours", TORCH_SCHEDULERS, ids=lambda x: str(x)[:18])
-def test_torch_scheduler_trajectories(backend, optimizer, name, kwargs, ours):
+def test_torch_scheduler_trajectories(cpu_backend, optimizer, name, kwargs, ours):
     torch = pytest.importorskip("torch")
     lr = 0.05
     extra = dict(momentum=0.9) if optimizer == "SGD" else {}
@@ -244,7 +246,7 @@ def test_torch_scheduler_trajectories(backend, optimizer, name, kwargs, ours):
     topt = getattr(torch.optim, optimizer)([tp], lr=lr, **extra)
     tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
     w = x0.copy()
-    opt = getattr(ok, optimizer)(w, lr=ours(lr), backend=backend, **extra)
+    opt = getattr(ok, optimizer)(w, lr=ours(lr), backend=cpu_backend, **extra)
     for _ in range(25):
         tp.grad = torch.from_numpy(quadratic_grad(tp.detach().numpy()))
         topt.step()

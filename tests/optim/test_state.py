@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 import pytest
-from _configs import (
+from _support.configs import (
     BY_NAME,
     CONFIG_IDS,
     CONFIGS,
@@ -18,7 +18,7 @@ from _configs import (
     snapshot,
     with_scalar_kind,
 )
-from conftest import tolerance
+from _support.backends import tolerance
 
 import optkit as ok
 
@@ -42,20 +42,20 @@ def _copy(params):
 
 # --------------------------------------------------------------------------- S1
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_resume_equals_uninterrupted(config, backend):
+def test_resume_equals_uninterrupted(config, cpu_backend):
     params, grads = _problem()
     straight = _copy(params)
-    opt = config.make(straight, backend=backend)
+    opt = config.make(straight, backend=cpu_backend)
     for g in grads:
         opt.step(g)
 
     first = _copy(params)
-    before = config.make(first, backend=backend)
+    before = config.make(first, backend=cpu_backend)
     for g in grads[:SPLIT]:
         before.step(g)
     saved = copy.deepcopy(before.state_dict())
     resumed_params = _copy(first)  # fresh copies of the parameters
-    resumed = config.make(resumed_params, backend=backend)
+    resumed = config.make(resumed_params, backend=cpu_backend)
     resumed.load_state_dict(saved)
     assert resumed.step_count == SPLIT
     for g in grads[SPLIT:]:
@@ -97,9 +97,9 @@ def _assert_plain(value, path="sd"):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_state_dict_is_plain_data(config, backend):
+def test_state_dict_is_plain_data(config, cpu_backend):
     params, grads = _problem()
-    opt = config.make(params, backend=backend)
+    opt = config.make(params, backend=cpu_backend)
     for g in grads[:3]:
         opt.step(g)
     sd = opt.state_dict()
@@ -116,10 +116,10 @@ def test_state_dict_is_plain_data(config, backend):
         assert sd["param_groups"][0][key] == value
 
 
-def test_state_dict_is_plain_with_numpy_scalar_and_array_hypers(backend):
+def test_state_dict_is_plain_with_numpy_scalar_and_array_hypers(cpu_backend):
     w = np.ones((3, 2))
     lr = np.asarray([[0.1], [0.2], [0.3]])
-    opt = ok.Adam(w, lr=lr, betas=(np.float64(0.9), 0.99), backend=backend)
+    opt = ok.Adam(w, lr=lr, betas=(np.float64(0.9), 0.99), backend=cpu_backend)
     opt.step(np.ones((3, 2)))
     sd = opt.state_dict()
     _assert_plain(sd)
@@ -127,18 +127,18 @@ def test_state_dict_is_plain_with_numpy_scalar_and_array_hypers(backend):
 
 
 # ------------------------------------------------- loading does not alias its input
-def test_load_copies_the_given_state_dict(backend):
+def test_load_copies_the_given_state_dict(cpu_backend):
     """Loading the same state dict into two optimizers must give two independent
     optimizers (torch deep-copies on load); stepping must not write into the dict."""
     params, grads = _problem()
-    opt = ok.Adam(_copy(params), lr=0.1, backend=backend)
+    opt = ok.Adam(_copy(params), lr=0.1, backend=cpu_backend)
     opt.step(grads[0])
     sd = opt.state_dict()
     frozen = copy.deepcopy(sd)
     twins = []
     for _ in range(2):
         p = _copy(params)
-        twin = ok.Adam(p, lr=0.1, backend=backend)
+        twin = ok.Adam(p, lr=0.1, backend=cpu_backend)
         twin.load_state_dict(sd)
         twins.append((p, twin))
     for _, twin in twins:
@@ -152,23 +152,23 @@ def test_load_copies_the_given_state_dict(backend):
     np.testing.assert_array_equal(twins[0][0]["w"], twins[1][0]["w"])
 
 
-def test_load_accepts_fortran_ordered_state(backend):
+def test_load_accepts_fortran_ordered_state(cpu_backend):
     """A state dict is plain NumPy data; the memory order of its arrays must not
     matter (e.g. arrays that went through a transposing serializer)."""
     params, grads = _problem()
     straight = _copy(params)
-    ref = ok.Adam(straight, lr=0.1, backend=backend)
+    ref = ok.Adam(straight, lr=0.1, backend=cpu_backend)
     for g in grads[:4]:
         ref.step(g)
     resumed_params = _copy(params)
-    first = ok.Adam(resumed_params, lr=0.1, backend=backend)
+    first = ok.Adam(resumed_params, lr=0.1, backend=cpu_backend)
     for g in grads[:2]:
         first.step(g)
     sd = first.state_dict()
     sd["state"] = {
         n: {k: np.asfortranarray(v) for k, v in e.items()} for n, e in sd["state"].items()
     }
-    resumed = ok.Adam(resumed_params, lr=0.1, backend=backend)
+    resumed = ok.Adam(resumed_params, lr=0.1, backend=cpu_backend)
     resumed.load_state_dict(sd)
     for g in grads[2:4]:
         resumed.step(g)
@@ -220,15 +220,15 @@ BAD_LOADS = [
 
 
 @pytest.mark.parametrize("kind", BAD_LOADS)
-def test_bad_load_raises_and_changes_nothing(kind, backend):
+def test_bad_load_raises_and_changes_nothing(kind, cpu_backend):
     params, grads = _problem()
     a, b = _copy(params), _copy(params)
-    opt = ok.Adam(a, lr=0.1, backend=backend)
-    twin = ok.Adam(b, lr=0.1, backend=backend)
+    opt = ok.Adam(a, lr=0.1, backend=cpu_backend)
+    twin = ok.Adam(b, lr=0.1, backend=cpu_backend)
     for g in grads[:2]:
         opt.step(g)
         twin.step(g)
-    other = ok.Adam(_copy(params), lr=0.3, backend=backend)
+    other = ok.Adam(_copy(params), lr=0.3, backend=cpu_backend)
     for g in grads[:3]:
         other.step(g)
     sd = copy.deepcopy(other.state_dict())
@@ -260,10 +260,10 @@ SCALAR_KINDS = {
 }
 
 
-def _run_float32(config, backend, kwargs):
+def _run_float32(config, cpu_backend, kwargs):
     rng = np.random.default_rng(8)
     w = rng.standard_normal((2, 3)).astype(np.float32)
-    opt = config.cls(w, backend=backend, **kwargs)
+    opt = config.cls(w, backend=cpu_backend, **kwargs)
     for _ in range(3):
         opt.step(rng.standard_normal((2, 3)).astype(np.float32))
     return w, opt
@@ -271,14 +271,14 @@ def _run_float32(config, backend, kwargs):
 
 @pytest.mark.parametrize("kind", list(SCALAR_KINDS))
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_dtype_kept_whatever_the_scalar_type(config, backend, kind):
+def test_dtype_kept_whatever_the_scalar_type(config, cpu_backend, kind):
     kwargs = with_scalar_kind(config.kwargs, SCALAR_KINDS[kind])
-    w, opt = _run_float32(config, backend, kwargs)
+    w, opt = _run_float32(config, cpu_backend, kwargs)
     assert w.dtype == np.float32
     for name, entries in opt.state.items():
         for key, value in entries.items():
             assert value.dtype == np.float32, (name, key, value.dtype)
-    ref_w, ref = _run_float32(config, backend, config.kwargs)
+    ref_w, ref = _run_float32(config, cpu_backend, config.kwargs)
     # float32 scalars are rounded before the host arithmetic: allow a little more
     tol = tolerance(np.float32)
     np.testing.assert_allclose(w, ref_w, **tol)
@@ -286,13 +286,13 @@ def test_dtype_kept_whatever_the_scalar_type(config, backend, kind):
 
 
 @pytest.mark.parametrize("config", ONE_PER_RULE, ids=[c.name for c in ONE_PER_RULE])
-def test_dtype_kept_with_float64_array_hypers(config, backend):
+def test_dtype_kept_with_float64_array_hypers(config, cpu_backend):
     arrays, _ = population_kwargs(config)
     if config.kwargs.get("nesterov"):  # array momentum with Nesterov: see B6
         arrays.pop("momentum")
     assert arrays["lr"].dtype == np.float64
     w = np.ones((3, 4), np.float32)
-    opt = config.make(w, backend=backend, **arrays)
+    opt = config.make(w, backend=cpu_backend, **arrays)
     for _ in range(2):
         opt.step(np.full((3, 4), 0.5, np.float32))
     assert w.dtype == np.float32
@@ -303,13 +303,13 @@ def test_dtype_kept_with_float64_array_hypers(config, backend):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_state_dict_keeps_dtype_and_resumes(dtype, backend):
+def test_state_dict_keeps_dtype_and_resumes(dtype, cpu_backend):
     config = BY_NAME["adam_amsgrad_wd"]
     params, grads = _problem(dtype)
-    opt = config.make(params, backend=backend)
+    opt = config.make(params, backend=cpu_backend)
     opt.step(grads[0])
     sd = opt.state_dict()
     assert {v.dtype for e in sd["state"].values() for v in e.values()} == {np.dtype(dtype)}
-    fresh = config.make(_copy(params), backend=backend)
+    fresh = config.make(_copy(params), backend=cpu_backend)
     fresh.load_state_dict(sd)
     assert {v.dtype for e in fresh.state.values() for v in e.values()} == {np.dtype(dtype)}

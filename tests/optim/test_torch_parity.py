@@ -1,7 +1,7 @@
 """Parity with ``torch.optim`` (TESTING C2).
 
 Every trajectory recorded by ``tools/make_torch_goldens.py`` in
-``tests/data/torch_goldens.npz`` is reproduced by each CPU backend (float64, rtol
+``tests/data/torch_goldens.npz`` is reproduced by each CPU cpu_backend (float64, rtol
 1e-6). These tests need no torch. Tests marked ``torch`` rerun torch live (float64 and
 float32) and skip cleanly without it.
 
@@ -15,7 +15,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from _problems import (
+from _support.goldens import (
     GOLDEN_CONFIGS,
     GOLDEN_META,
     GOLDEN_PATH,
@@ -24,17 +24,17 @@ from _problems import (
     PROBLEM,
     golden_gradient,
 )
-from conftest import tolerance
+from _support.backends import tolerance
 
 import optkit as ok
 
 
 def optkit_trajectory(
-    name: str, kwargs: dict, x0: np.ndarray, steps: int, grad, backend: str
+    name: str, kwargs: dict, x0: np.ndarray, steps: int, grad, cpu_backend: str
 ) -> np.ndarray:
     """Parameters after 0..steps steps of ``optkit.<name>``, stepping ``x`` in place."""
     x = x0.copy()
-    opt = getattr(ok, name)(x, backend=backend, **kwargs)
+    opt = getattr(ok, name)(x, backend=cpu_backend, **kwargs)
     rows = [x.copy()]
     for _ in range(steps):
         assert opt.step(grad(x)) is True
@@ -150,7 +150,7 @@ def test_golden_file_shape():
 
 
 @pytest.mark.parametrize("config_id", sorted(GOLDEN_CONFIGS))
-def test_matches_torch_golden(config_id, backend):
+def test_matches_torch_golden(config_id, cpu_backend):
     cfg = GOLDEN_CONFIGS[config_id]
     golden = GOLDENS[f"{config_id}/params"]
     got = optkit_trajectory(
@@ -159,7 +159,7 @@ def test_matches_torch_golden(config_id, backend):
         PROBLEM["x0"],
         golden.shape[0] - 1,
         golden_gradient,
-        backend,
+        cpu_backend,
     )
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, golden, rtol=1e-6, atol=1e-12, err_msg=config_id)
@@ -192,14 +192,14 @@ def test_golden_file_is_current(config_id):
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("info", LIVE_DB, ids=[i.id for i in LIVE_DB])
-def test_matches_live_torch(info, dtype, backend):
+def test_matches_live_torch(info, dtype, cpu_backend):
     """optkit and live torch on the golden problem, in float64 and in float32."""
     torch = pytest.importorskip("torch")
     kwargs = info.run_kwargs("parabola")
     x0 = PROBLEM["x0"].astype(dtype)
     steps = 30
     expected = torch_trajectory(torch, info.cls, kwargs, x0, steps, golden_gradient)
-    got = optkit_trajectory(info.cls, kwargs, x0, steps, golden_gradient, backend)
+    got = optkit_trajectory(info.cls, kwargs, x0, steps, golden_gradient, cpu_backend)
     assert got.dtype == dtype
     tol = dict(rtol=1e-6, atol=1e-12) if dtype == np.float64 else tolerance(np.float32)
     np.testing.assert_allclose(got, expected, **tol)

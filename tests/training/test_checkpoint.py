@@ -15,15 +15,15 @@ from optkit.averaging import PolyakAverage
 from optkit.checkpoint import load_checkpoint, save_checkpoint
 
 
-def make_run(backend: str, dtype=np.float32, seed: int = 0):
+def make_run(cpu_backend: str, dtype=np.float32, seed: int = 0):
     """Params (dict), an Adam with a schedule-free config, and an EMA of the iterates."""
     rng = np.random.default_rng(seed)
     params = {
         "w": rng.standard_normal((4, 3)).astype(dtype),
         "b": rng.standard_normal(3).astype(np.float64),
     }
-    opt = ok.Adam(params, lr=1e-2, betas=(0.8, 0.99), amsgrad=True, backend=backend)
-    avg = PolyakAverage(params, "window", window=3, optimizer=opt, backend=backend)
+    opt = ok.Adam(params, lr=1e-2, betas=(0.8, 0.99), amsgrad=True, backend=cpu_backend)
+    avg = PolyakAverage(params, "window", window=3, optimizer=opt, backend=cpu_backend)
     return params, opt, avg
 
 
@@ -43,16 +43,16 @@ def files_in(folder) -> list[str]:
 
 
 # ------------------------------------------------------------------ S1
-def test_save_load_continue_is_bitwise(backend, tmp_path):
+def test_save_load_continue_is_bitwise(cpu_backend, tmp_path):
     path = tmp_path / "run.npz"
-    params, opt, avg = make_run(backend)
+    params, opt, avg = make_run(cpu_backend)
     train(params, opt, avg, range(5))
     save_checkpoint(path, params=params, opt=opt, avg=avg, step=5, note="half way")
     train(params, opt, avg, range(5, 12))
 
     ckpt = load_checkpoint(path)
     assert ckpt["step"] == 5 and ckpt["note"] == "half way"
-    params2, opt2, avg2 = make_run(backend, seed=99)  # different initial values
+    params2, opt2, avg2 = make_run(cpu_backend, seed=99)  # different initial values
     for k in params2:
         params2[k][...] = ckpt["params"][k]
     opt2.load_state_dict(ckpt["opt"])

@@ -20,6 +20,8 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from optkit._backend import Backend, resolve_backend
 from optkit._exec import run_map, run_reduce
 from optkit._host import writable
@@ -263,6 +265,15 @@ def forward(
         x, shape3, weight, bias, running_mean, running_var, momentum, eps,
         num_batches_tracked, training,
     )  # fmt: skip
+    with np.errstate(all="ignore"):  # NaN/inf in x propagate, silently
+        return _normalize(be, x, weight, bias, running_mean, running_var, training,
+                          momentum, eps, shape3, num_batches_tracked)  # fmt: skip
+
+
+def _normalize(be, x, weight, bias, running_mean, running_var, training, momentum, eps,
+               shape3, num_batches_tracked):  # fmt: skip
+    """The forward passes and the O(C) algebra between them."""
+    xp = be.xp
     if training:
         mean, var = _batch_moments(be, x, shape3)
         if running_mean is not None:
@@ -383,7 +394,6 @@ def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
     (True, [3.0])
     """
     be = cache.backend
-    xp = be.xp
     if tuple(dy.shape) != cache.shape:
         raise ValueError(
             f"dy has shape {tuple(dy.shape)}, but the forward input had {cache.shape}"
@@ -392,6 +402,12 @@ def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
         raise TypeError(
             f"dy has dtype {dy.dtype}, but the forward input had {cache.x.dtype}"
         )
+    with np.errstate(all="ignore"):  # NaN/inf propagate, silently
+        return _backward(be, dy, cache)
+
+
+def _backward(be: Backend, dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
+    xp = be.xp
     layout, mean, invstd = cache.layout, cache.mean, cache.invstd
     count = layout[0] * layout[2]
     inputs = {"dy": dy, "x": cache.x}

@@ -15,6 +15,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from optkit._backend import Backend, resolve_backend
 from optkit._exec import run_map, run_reduce
 from optkit.rules import layer_norm as rules
@@ -119,6 +121,12 @@ def layer_norm(
     layout = (math.prod(shape) // width if width else 0, width, 1)
     if layout[0] * width == 0:
         raise ValueError(f"layer_norm got an empty input of shape {shape}")
+    with np.errstate(all="ignore"):  # NaN/inf in x propagate, silently
+        return _forward(be, x, layout, weight, bias, eps, normalized)
+
+
+def _forward(be, x, layout, weight, bias, eps, normalized) -> tuple[Any, LayerNormCache]:
+    xp, width, shape = be.xp, layout[1], tuple(x.shape)
     shift = xp.astype(xp.reshape(x, layout[:2])[:, 0], xp.float64)
     s1, s2 = run_reduce(be, rules.row_moments, {"x": x}, {"shift": shift}, layout=layout,
                         per="row")  # fmt: skip
@@ -175,7 +183,7 @@ def layer_norm_backward(dy: Any, cache: LayerNormCache) -> tuple[Any, Any, Any]:
     >>> bool(np.abs(dx).max() < 1e-12), db.tolist()   # a constant dy moves nothing
     (True, [1.0, 1.0, 1.0])
     """
-    be, xp, layout = cache.backend, cache.backend.xp, cache.layout
+    be = cache.backend
     if tuple(dy.shape) != tuple(cache.x.shape):
         raise ValueError(
             f"dy has shape {tuple(dy.shape)}, but the forward input had {tuple(cache.x.shape)}"
@@ -184,6 +192,12 @@ def layer_norm_backward(dy: Any, cache: LayerNormCache) -> tuple[Any, Any, Any]:
         raise TypeError(
             f"dy has dtype {dy.dtype}, but the forward input had {cache.x.dtype}"
         )
+    with np.errstate(all="ignore"):  # NaN/inf propagate, silently
+        return _backward(be, dy, cache)
+
+
+def _backward(be: Backend, dy: Any, cache: LayerNormCache) -> tuple[Any, Any, Any]:
+    xp, layout = be.xp, cache.layout
     width = layout[1]
     weight = _flat64(xp, cache.weight, width, 1.0)
     rows = {"mean": cache.mean, "invstd": cache.invstd}

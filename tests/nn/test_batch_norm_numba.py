@@ -1,4 +1,4 @@
-"""The Numba BatchNorm kernels: accuracy, determinism, parallel path, layouts (D1, P6).
+"""BatchNorm's generated Numba loops: accuracy, determinism, parallel path, layouts.
 
 * Accuracy: float32 input of mean 100 (and 1e4), standard deviation 1 keeps the
   variance to 1e-5 relative against float64 (one-pass shifted sums with float64
@@ -18,8 +18,8 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from optkit.kernels import batch_norm, batch_norm_backward  # noqa: E402
-from optkit.kernels import batch_norm_numba as bn_numba  # noqa: E402
+from optkit._exec import numba as numba_exec  # noqa: E402
+from optkit.nn.functional import batch_norm, batch_norm_backward  # noqa: E402
 
 ACCURACY_CASES = [((8192, 64), 1), ((16, 32, 24, 24), 1), ((16, 24, 24, 32), -1)]
 
@@ -27,7 +27,7 @@ ACCURACY_CASES = [((8192, 64), 1), ((16, 32, 24, 24), 1), ((16, 24, 24, 32), -1)
 @pytest.fixture
 def parallel_always(monkeypatch):
     """Route every call through the parallel drivers."""
-    monkeypatch.setattr(bn_numba, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(numba_exec, "REDUCE_THRESHOLD", 0)
 
 
 def unbiased_var(x, axis, backend):
@@ -108,7 +108,7 @@ def test_super_rows_of_channels_last_data(parallel_always, rows, channels):
     ("shape", "axis"), [((4096, 96), 1), ((8, 16, 30, 30), 1), ((8, 30, 30, 16), -1)]
 )
 def test_same_input_gives_bitwise_identical_results(monkeypatch, threshold, shape, axis):
-    monkeypatch.setattr(bn_numba, "PARALLEL_THRESHOLD", threshold)
+    monkeypatch.setattr(numba_exec, "REDUCE_THRESHOLD", threshold)
     rng = np.random.default_rng(9)
     x = (rng.standard_normal(shape) + 50).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
@@ -129,7 +129,7 @@ def test_same_input_gives_bitwise_identical_results(monkeypatch, threshold, shap
 
 def test_thread_count_changes_only_rounding(monkeypatch):
     """A different thread count may change the last bits, never more."""
-    monkeypatch.setattr(bn_numba, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(numba_exec, "REDUCE_THRESHOLD", 0)
     x = (np.random.default_rng(4).standard_normal((3000, 40)) + 7).astype(np.float32)
     results = []
     saved = numba.get_num_threads()
@@ -161,13 +161,15 @@ def test_numba_rejects_unsupported_dtypes():
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 SIMD check")
 def test_normalize_loop_is_vectorized():
-    """The rows loop of the normalize pass compiles to packed SIMD (ymm/zmm) code."""
-    from optkit.kernels import _batch_norm_loops as loops
+    """The generated rows loop of the normalize pass compiles to packed SIMD code."""
+    from optkit._exec.numba_source import Plan
+    from optkit.rules.batch_norm import scale_offset
 
-    fresh = numba.njit(error_model="numpy", fastmath=set(loops.FASTMATH))(
-        loops.affine_chunk.py_func
-    )
-    x3 = np.ones((8, 64, 1), np.float32)
-    fresh(x3, np.ones(64), np.zeros(64), np.empty_like(x3), 0, 8)
+    x = np.ones((64, 32), np.float32)
+    batch_norm(x, None, None, None, None, training=True, axis=-1, backend="numba")
+    module = numba_exec._module(Plan(scale_offset, "map", "rows", bind=()))
+    opts = {"error_model": "numpy", "fastmath": set(numba_exec.FASTMATH)}
+    fresh = numba.njit(**opts)(module.serial.py_func)  # cached code cannot be inspected
+    fresh(x, np.empty_like(x), np.ones(32), np.zeros(32), np.zeros(0))
     asm = fresh.inspect_asm(fresh.signatures[0])
     assert "ymm" in asm or "zmm" in asm
