@@ -146,7 +146,7 @@ def global_norm(grads: Any, *, backend: str | None = None) -> Any:
     >>> import numpy as np
     >>> from optkit.clipping import global_norm
     >>> global_norm([np.array([3.0]), np.array([4.0])]), global_norm(np.array([1e200, 1e200]))
-    (5.0, 1.4142135623730952e+200)
+    (5.0, 1.414213562373095e+200)
     """
     _, _, arrays, resolved = _prepare(grads, backend, check_writable=False)
     return _norm(resolved, arrays)

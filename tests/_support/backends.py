@@ -74,10 +74,10 @@ def _strict() -> TestBackend:
 @contextlib.contextmanager
 def _twin() -> Iterator[TestBackend]:
     """Install the host stand-in of CuPy for the duration of a test."""
+    import pytest
+
     from _support.fake_cupy import fake_cupy_module
     from _support.native import host_compiler
-
-    import pytest
 
     if host_compiler()[0] is None:
         pytest.skip(host_compiler()[1])

@@ -31,7 +31,7 @@ _CT = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int64": ctypes.c_
 _HEAD = "#include <cmath>\nusing namespace std;\n#define __device__\n"
 
 
-class ndarray(np.ndarray):  # noqa: N801 - CuPy's name
+class ndarray(np.ndarray):
     """A NumPy array that optkit takes for a CuPy array."""
 
     __module__ = "cupy"
@@ -109,7 +109,7 @@ class ElementwiseKernel:
         self.calls += 1
         if 0 in shape:
             return None
-        decls, binds, call, keep = _prepare(self.ins, ins, t, shape)
+        decls, binds, call, _keep = _prepare(self.ins, ins, t, shape)
         buffers = []
         for (ctype, name), o in zip(self.outs, outs):
             dtype = t if ctype == "T" else ctype
@@ -149,7 +149,7 @@ class ReductionKernel:
         acc = np.int64 if self.out_type == "int64" else np.float64
         terms = np.zeros(shape, dtype=acc)
         if terms.size:
-            decls, binds, call, keep = _prepare(self.ins, args, t, shape)
+            decls, binds, call, _keep = _prepare(self.ins, args, t, shape)
             decls.append(f"{self.reduce_type}* _raw_out")
             call.append(terms.ctypes.data_as(ctypes.c_void_p))
             source = "\n".join([

@@ -75,7 +75,7 @@ OPTIM_DB: list[OptimInfo] = [
         dict(a.kwargs),
         a.torch_name is not None,
         a.first_step_is_lr_sign,
-    )  # fmt: skip
+    )
     for a in ALGORITHMS.values()
 ]
 DB_IDS = [info.id for info in OPTIM_DB]

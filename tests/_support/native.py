@@ -20,8 +20,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["CompileResult", "build_host_library", "host_compiler", "nvrtc", "nvrtc_compile"]
 
 #: Compute capability of the target GPUs (H100/H200).

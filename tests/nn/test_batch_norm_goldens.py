@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optkit.nn.functional import batch_norm, batch_norm_backward
 from optkit.nn import BatchNorm
+from optkit.nn.functional import batch_norm, batch_norm_backward
 
 GOLDEN_PATH = Path(__file__).parents[1] / "data" / "batchnorm_goldens.npz"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _support.configs import BY_NAME, CONFIG_IDS, CONFIGS, assert_snapshot_equal, snapshot
 from _support.backends import tolerance
+from _support.configs import BY_NAME, CONFIG_IDS, CONFIGS, assert_snapshot_equal, snapshot
 
 import optkit as ok
 from optkit import _backend

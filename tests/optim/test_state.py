@@ -7,6 +7,7 @@ import copy
 
 import numpy as np
 import pytest
+from _support.backends import tolerance
 from _support.configs import (
     BY_NAME,
     CONFIG_IDS,
@@ -18,7 +19,6 @@ from _support.configs import (
     snapshot,
     with_scalar_kind,
 )
-from _support.backends import tolerance
 
 import optkit as ok
 

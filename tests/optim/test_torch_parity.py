@@ -15,6 +15,7 @@ import contextlib
 
 import numpy as np
 import pytest
+from _support.backends import tolerance
 from _support.goldens import (
     GOLDEN_CONFIGS,
     GOLDEN_META,
@@ -24,7 +25,6 @@ from _support.goldens import (
     PROBLEM,
     golden_gradient,
 )
-from _support.backends import tolerance
 
 import optkit as ok
 
