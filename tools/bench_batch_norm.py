@@ -25,7 +25,6 @@ import time
 
 import numba
 import numpy as np
-
 from optkit.kernels import batch_norm, batch_norm_backward
 from optkit.kernels import batch_norm_numba as bn_numba
 

@@ -1,4 +1,4 @@
-"""Record ``torch.optim`` trajectories as goldens for optkit's parity tests (TESTING C2).
+"""Record ``torch.optim`` trajectories as goldens for optkit's parity and precision tests.
 
 Re-run from the repository root (needs torch, CPU build is enough)::
 
@@ -15,13 +15,17 @@ The problem: ``n = 8`` parameters with a gradient that depends on them,
     g(x) = Aᵀ(A x − b) + c · sin(x),     A ∈ R^{12×8}, b ∈ R^12, c = 0.1,
 
 ``A``, ``b`` and the starting point ``x0`` drawn from ``numpy.random.default_rng(SEED)``.
-Each config runs ``STEPS`` steps from ``x0``.
+Each config runs ``STEPS`` steps from ``x0``. The configurations are the registry's
+variants that torch has (``optkit.optim.registry.VARIANTS``).
 
 Layout of the ``.npz`` (all plain arrays, loadable with ``allow_pickle=False``):
 
 - ``problem/A``, ``problem/b``, ``problem/x0``, ``problem/c``: the problem above;
 - ``<config_id>/params``: float64, shape ``(STEPS + 1, n)``; row 0 is ``x0``, row k
   the parameters after k steps;
+- ``<config_id>/float64_60`` and ``<config_id>/float32_60``: 60-step trajectories of
+  torch in float64 and in float32 (gradient computed in the run's dtype): how far
+  torch's own float32 lands from float64 bounds optkit's float32 error;
 - ``configs``: a JSON string, ``{config_id: {"optimizer": name, "kwargs": {...}}}``
   where ``name`` is the class name in both ``torch.optim`` and ``optkit`` and
   ``kwargs`` are passed unchanged to both (``betas`` as a list);
@@ -43,80 +47,28 @@ STEPS = 30
 SIN_COEF = 0.1
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "torch_goldens.npz"
 
-#: Every config: id -> (optimizer class name, kwargs). Covers TESTING C2.
-CONFIGS: dict[str, tuple[str, dict]] = {
-    # ---- SGD
-    "sgd": ("SGD", dict(lr=0.05)),
-    "sgd_momentum": ("SGD", dict(lr=0.05, momentum=0.9)),
-    "sgd_momentum_dampening": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3)),
-    "sgd_nesterov": ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
-    "sgd_weight_decay": ("SGD", dict(lr=0.05, weight_decay=0.1)),
-    "sgd_nesterov_weight_decay": (
-        "SGD",
-        dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.05),
-    ),
-    "sgd_maximize": ("SGD", dict(lr=0.02, maximize=True)),
-    "sgd_momentum_maximize_weight_decay": (
-        "SGD",
-        dict(lr=0.02, momentum=0.5, dampening=0.1, weight_decay=0.1, maximize=True),
-    ),
-    # ---- Adagrad
-    "adagrad": ("Adagrad", dict(lr=0.1)),
-    "adagrad_lr_decay": ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
-    "adagrad_initial_accumulator": ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1)),
-    "adagrad_weight_decay": ("Adagrad", dict(lr=0.1, weight_decay=0.1)),
-    "adagrad_all": (
-        "Adagrad",
-        dict(
-            lr=0.1,
-            lr_decay=0.02,
-            initial_accumulator_value=0.5,
-            weight_decay=0.05,
-            eps=1e-6,
-        ),
-    ),
-    "adagrad_maximize": ("Adagrad", dict(lr=0.05, maximize=True)),
-    # ---- RMSprop
-    "rmsprop": ("RMSprop", dict(lr=0.01)),
-    "rmsprop_centered": ("RMSprop", dict(lr=0.01, centered=True)),
-    "rmsprop_momentum": ("RMSprop", dict(lr=0.01, momentum=0.9)),
-    "rmsprop_centered_momentum": (
-        "RMSprop",
-        dict(lr=0.01, alpha=0.9, momentum=0.9, centered=True),
-    ),
-    "rmsprop_weight_decay": ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=0.1)),
-    "rmsprop_maximize": ("RMSprop", dict(lr=0.01, eps=1e-4, maximize=True)),
-    # ---- Adam
-    "adam": ("Adam", dict(lr=0.05)),
-    "adam_amsgrad": ("Adam", dict(lr=0.05, betas=[0.9, 0.9], amsgrad=True)),
-    "adam_weight_decay": ("Adam", dict(lr=0.05, weight_decay=0.1)),
-    "adam_maximize": ("Adam", dict(lr=0.02, maximize=True)),
-    "adam_amsgrad_weight_decay": (
-        "Adam",
-        dict(lr=0.05, betas=[0.8, 0.95], eps=1e-6, weight_decay=0.05, amsgrad=True),
-    ),
-    "adam_decoupled_weight_decay": (
-        "Adam",
-        dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
-    ),
-    # ---- AdamW
-    "adamw": ("AdamW", dict(lr=0.05, weight_decay=0.1)),
-    "adamw_amsgrad": (
-        "AdamW",
-        dict(lr=0.05, betas=[0.9, 0.9], weight_decay=0.1, amsgrad=True),
-    ),
-    # ---- NAdam
-    "nadam": ("NAdam", dict(lr=0.05)),
-    "nadam_weight_decay": ("NAdam", dict(lr=0.05, weight_decay=0.1)),
-    "nadam_decoupled_weight_decay": (
-        "NAdam",
-        dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
-    ),
-    "nadam_momentum_decay": (
-        "NAdam",
-        dict(lr=0.05, betas=[0.8, 0.99], momentum_decay=0.01, maximize=True),
-    ),
-}
+#: Steps of the float32-accuracy trajectories (float64 and float32 runs of torch).
+PRECISION_STEPS = 60
+
+
+def _configs() -> dict[str, tuple[str, dict]]:
+    """Every registry variant that torch has: id -> (class name, kwargs)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from optkit.optim.registry import VARIANTS
+
+    out = {}
+    for v in VARIANTS:
+        if v.torch:
+            kwargs = {
+                k: list(x) if isinstance(x, tuple) else x for k, x in v.kwargs.items()
+            }
+            out[v.name] = (v.cls_name, kwargs)
+    return out
+
+
+CONFIGS = _configs()
 
 
 def make_problem() -> dict[str, np.ndarray]:
@@ -189,11 +141,14 @@ def main() -> None:
         if not np.all(np.isfinite(traj)):
             raise RuntimeError(f"{config_id}: trajectory is not finite")
         arrays[f"{config_id}/params"] = traj
+        for dtype in (np.float64, np.float32):
+            long = torch_trajectory(problem, name, kwargs, PRECISION_STEPS, dtype)
+            arrays[f"{config_id}/{np.dtype(dtype).name}_{PRECISION_STEPS}"] = long
     # Sanity: variants must actually change the trajectory (else the config is useless).
     for variant, base in [
         ("adam_amsgrad", None),
         ("adamw_amsgrad", "adamw"),
-        ("sgd_momentum_dampening", "sgd_momentum"),
+        ("sgd_dampening", "sgd_momentum"),
         ("rmsprop_centered", "rmsprop"),
     ]:
         if base is None:

@@ -31,8 +31,9 @@ class Floats(list):
 
 _FORMS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-    "pow": "{0} ** {1}", "neg": "-{0}", "sqrt": "xp.sqrt({0})", "exp": "xp.exp({0})",
-    "log": "xp.log({0})", "abs": "xp.abs({0})", "where": "xp.where({0}, {1}, {2})",
+    "pow": "_each(xp, _pow, {0}, {1})", "neg": "-{0}", "sqrt": "xp.sqrt({0})",
+    "exp": "_each(xp, _exp, {0})", "log": "_each(xp, _log, {0})", "abs": "xp.abs({0})",
+    "where": "xp.where({0}, {1}, {2})",
     "lt": "{0} < {1}", "le": "{0} <= {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}",
     "eq": "{0} == {1}", "ne": "{0} != {1}", "and": "xp.logical_and({0}, {1})",
     "or": "xp.logical_or({0}, {1})", "not": "xp.logical_not({0})",
@@ -55,7 +56,7 @@ def _wide(value: Any) -> Any:
 
 
 _SCALAR_FORMS = {
-    **_FORMS, "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
+    **_FORMS, "pow": "{0} ** {1}", "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
     "abs": "abs({0})", "where": "({1} if {0} else {2})", "and": "({0} and {1})",
     "or": "({0} or {1})", "not": "(not {0})",
 }  # fmt: skip
@@ -76,9 +77,39 @@ def _generate(tr: Trace, forms: dict[str, str], load: str, label: str) -> Callab
             names[i] = f"t{i}"
             lines.append(f"    t{i} = {forms[n.op].format(*(names[a] for a in n.args))}")
     lines.append(f"    return [{', '.join(names[i] for i in tr.lifted)}]")
-    scope: dict[str, Any] = {"_sqrt": math.sqrt, "_exp": math.exp, "_log": math.log}
+    scope: dict[str, Any] = {
+        "_sqrt": math.sqrt, "_exp": _safe(math.exp), "_log": _safe(math.log),
+        "_pow": _safe(math.pow), "_each": _each,
+    }  # fmt: skip
     exec(compile("\n".join(lines), f"<optkit host part of {label}>", "exec"), scope)
     return scope["host"]
+
+
+def _safe(fn: Callable) -> Callable:
+    """The C library's function with IEEE results instead of Python's exceptions."""
+
+    def call(*args: float) -> float:
+        try:
+            return fn(*args)
+        except (OverflowError, ValueError):
+            with np.errstate(all="ignore"):
+                return float(getattr(np, fn.__name__.replace("pow", "power"))(*args))
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def _each(xp: Any, fn: Callable, *args: Any) -> Any:
+    """``fn`` element by element on NumPy float64 arrays (the C library's function,
+    as the number path uses: vectorized NumPy exp/log/pow differ in the last bit);
+    other array libraries use their own function."""
+    if xp is not np:
+        return getattr(xp, fn.__name__)(*args)
+    arrays = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in args))
+    flat = [a.ravel().tolist() for a in arrays]
+    return np.fromiter(map(fn, *flat), np.float64, count=arrays[0].size).reshape(
+        arrays[0].shape
+    )
 
 
 @functools.cache

@@ -8,8 +8,9 @@ Calling a rule (:mod:`optkit.rules`) with :class:`Sym` values instead of numbers
 records each operation as one :class:`Node`. Nodes have a type, ``"f"`` (a floating
 value in the kernel's compute type) or ``"b"`` (a condition), and a *domain*:
 
-* **host** nodes depend only on hyperparameters and literals (``1 - beta2``, bias
-  corrections). They are evaluated once per call on the host, in float64, and the
+* **host** nodes are numbers that depend only on hyperparameters and literals
+  (``1 - beta2``, bias corrections). They are evaluated once per call on the host,
+  in float64, and the
   ones that data nodes use (:attr:`Trace.lifted`) are rounded once to the compute
   type and passed in, as torch does — a float32 kernel never computes ``1 - beta2``
   in float32;
@@ -77,9 +78,10 @@ class _Builder:
             node = Node(op, (), "f", kind == "hyper", value)
         elif op == "const":
             node = Node(op, (), "b" if isinstance(value, bool) else "f", True, value)
-        else:
-            host = all(self.nodes[a].host for a in args)
-            node = Node(op, args, OPS[op][1], host)
+        else:  # conditions are evaluated per element: only numbers are lifted
+            kind = OPS[op][1]
+            host = kind == "f" and all(self.nodes[a].host for a in args)
+            node = Node(op, args, kind, host)
         key = (node.op, node.args, repr(node.value) if op == "const" else node.value)
         index = self._seen.get(key)
         if index is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
+from optkit.optim._host_math import int_power, real_power
 from optkit.optim.adam import adam_host_hypers
 from optkit.optim.optimizer import Optimizer
 
@@ -100,11 +101,11 @@ class NAdam(Optimizer):
         out = adam_host_hypers(values, t)
         beta1, beta2 = values["betas"]
         lr, psi = values["lr"], values["momentum_decay"]
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        mu = beta1 * (1.0 - 0.5 * real_power(0.96, t * psi))
+        mu_next = beta1 * (1.0 - 0.5 * real_power(0.96, (t + 1) * psi))
         product = group_state.get("mu_product", 1.0) * mu
         group_state["mu_product"] = product
         out["grad_coef"] = lr * (1.0 - mu) / (1.0 - product)
         out["momentum_coef"] = lr * mu_next / (1.0 - product * mu_next)
-        out["bc2"] = 1 - beta2**t
+        out["bc2"] = 1 - int_power(beta2, t)
         return out

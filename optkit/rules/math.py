@@ -17,7 +17,18 @@ import contextvars
 import math as _m
 from numbers import Number
 
-__all__ = ["abs", "clip", "exp", "log", "maximum", "minimum", "sign", "sqrt", "where"]
+__all__ = [
+    "abs",
+    "clip",
+    "exp",
+    "lerp",
+    "log",
+    "maximum",
+    "minimum",
+    "sign",
+    "sqrt",
+    "where",
+]
 
 _namespaces: dict[type, object] = {}
 
@@ -151,3 +162,16 @@ def where(condition, x1, x2):
 def clip(x, lo, hi):
     """``x`` limited to ``[lo, hi]`` element-wise (``minimum(maximum(x, lo), hi)``)."""
     return minimum(maximum(x, lo), hi)
+
+
+def lerp(start, end, weight):
+    """``start + weight * (end - start)``, computed as torch's ``lerp`` does.
+
+    For ``weight < 0.5`` it is ``start + weight * (end - start)``, else
+    ``end - (end - start) * (1 - weight)`` (each form is exact at its end point). The
+    exponential moving averages of Adam, NAdam and centered RMSprop use it, so their
+    float32 rounding is torch's.
+    """
+    return where(
+        weight < 0.5, start + weight * (end - start), end - (end - start) * (1 - weight)
+    )

@@ -10,7 +10,7 @@ live on the host, which passes
 
 from optkit.rules._rule import rule
 from optkit.rules._shared import effective_gradient
-from optkit.rules.math import sqrt
+from optkit.rules.math import lerp, sqrt
 
 
 @rule(state=("m", "v"))
@@ -24,7 +24,7 @@ def nadam(p, g, m, v, *, grad_coef, momentum_coef, beta1, beta2, bc2, eps, sign,
         \theta \leftarrow \theta - \frac{c_g\, g + c_m\, m}{\sqrt{v / c_2} + \delta}
     """
     g = effective_gradient(p, g, sign, weight_decay)
-    m = beta1 * m + (1 - beta1) * g
+    m = lerp(m, g, 1 - beta1)  # beta1 m + (1 - beta1) g, rounded as torch does
     v = beta2 * v + (1 - beta2) * g * g
     denom = sqrt(v / bc2) + eps
     p = p * shrink - grad_coef * (g / denom)

@@ -7,7 +7,7 @@ gradient :math:`\\bar g^2`; with ``momentum`` the normalized step feeds a buffer
 
 from optkit.rules._rule import rule
 from optkit.rules._shared import effective_gradient
-from optkit.rules.math import sqrt
+from optkit.rules.math import lerp, sqrt
 
 
 @rule(state=("v", "gbar", "buf"), flags=("centered", "momentum", "eps_in_sqrt"))
@@ -27,7 +27,7 @@ def rmsprop(p, g, v, gbar, buf, *, lr, sign, weight_decay, alpha, eps, mu, cente
     v = alpha * v + (1 - alpha) * g * g
     mean_square = v
     if centered:
-        gbar = alpha * gbar + (1 - alpha) * g
+        gbar = lerp(gbar, g, 1 - alpha)  # alpha gbar + (1 - alpha) g, as torch
         mean_square = v - gbar * gbar
     denom = sqrt(mean_square + eps) if eps_in_sqrt else sqrt(mean_square) + eps
     step = g / denom

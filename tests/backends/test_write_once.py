@@ -1,294 +1,128 @@
-"""Write once (TESTING.md B2, B3): a rule defined here, in the test file, runs unchanged
-on every executor; and ``backend="numba"`` really takes the fast path."""
+"""Write once: an update rule, a map and a reduction defined here, in the test file, run
+unchanged on every backend; and ``backend="numba"`` really takes the fast path.
+
+The expectations are the same math written by hand in NumPy float64.
+"""
 
 from __future__ import annotations
 
-import array_api_strict as xps
 import numpy as np
 import pytest
-from _configs import CONFIG_IDS, CONFIGS, make_param
-from conftest import CPU_BACKENDS, tolerance
 
 import optkit as ok
-import optkit._exec.array_api as array_api_exec
-import optkit._exec.numba as numba_exec
-from optkit import _exec
-from optkit.rules.math import abs, sign, sqrt, where
+from optkit import _backend
+from optkit._exec import array_api as reference
+from optkit._exec import run_map, run_reduce, run_update
+from optkit.rules import elementwise, reduction, rule
+from optkit.rules.math import abs, exp, maximum, sign, sqrt, where
 
-HALF = 0.5  # a numeric module constant: the only kind of global a rule may use
-
-
-# --------------------------------------------------------------------------- new rules
-@ok.rule(state=("v",))
-def lecture_heavy_ball(p, g, v, *, lr, mu):
-    """The lecture's momentum form: ``v = mu v - lr g``, ``p = p + v``."""
-    v = mu * v - lr * g
-    return p + v, v
+HALF = 0.5  # a module constant: rules are traced, so any Python value works
 
 
-@ok.rule(state=("m",))
-def signum(p, g, m, *, lr, beta, wd):
-    """Sign momentum with decoupled decay; half a step where g disagrees with m."""
+def shrink(x, amount):
+    """A helper function a rule calls (it obeys the rule contract itself)."""
+    return sign(x) * maximum(abs(x) - amount, 0.0)
+
+
+@rule(state=("m",), flags=("soft",))
+def signum(p, g, m, *, lr, beta, wd, soft=False):
+    """Sign momentum with decoupled decay; half a step where g disagrees with m;
+    with ``soft``, a soft-thresholded momentum instead of its sign."""
     m = beta * m + (1 - beta) * g
-    agree = m * g
-    step = where(agree > 0, sign(m), HALF * sign(m))
+    direction = shrink(m, lr) if soft else sign(m)
+    step = where(m * g > 0, direction, HALF * direction)
     return p * (1 - lr * wd) - lr * step, m
 
 
-@ok.rule(state=("r",))
-def rms_clipped(p, g, r, *, lr, rho):
-    """An RMS-normalized step with the numerator's magnitude bounded by 1."""
-    r = rho * r + (1 - rho) * g * g
-    return p - lr * g / sqrt(r + abs(g) + 1.0), r
+@elementwise(outputs=("y", "z"), channel=("w",), row=("r",), compute="float64")
+def gated(x, u, *, w, r, t):
+    """Two outputs from two inputs with per-channel and per-row parameters."""
+    return x * w + r, where(u > t, sqrt(abs(u)), exp(-(u * u)))
 
 
-def expected(rule, p, g, states, hypers):
-    """The same math written by hand in NumPy (float64), applied once."""
-    if rule is lecture_heavy_ball:
-        (v,) = states
-        v = hypers["mu"] * v - hypers["lr"] * g
-        return p + v, (v,)
-    if rule is signum:
-        (m,) = states
-        m = hypers["beta"] * m + (1 - hypers["beta"]) * g
-        step = np.where(m * g > 0, np.sign(m), 0.5 * np.sign(m))
-        return p * (1 - hypers["lr"] * hypers["wd"]) - hypers["lr"] * step, (m,)
-    (r,) = states
-    r = hypers["rho"] * r + (1 - hypers["rho"]) * g * g
-    return p - hypers["lr"] * g / np.sqrt(r + np.abs(g) + 1.0), (r,)
+@reduction(outputs=("sx", "sxu"), channel=("w",), compute="float64")
+def weighted_sums(x, u, *, w):
+    return x * w, x * u
 
 
-NEW_RULES = {
-    lecture_heavy_ball: {"lr": 0.1, "mu": 0.9},
-    signum: {"lr": 0.05, "beta": 0.8, "wd": 0.1},
-    rms_clipped: {"lr": 0.1, "rho": 0.9},
-}
-EXECUTORS = ["numpy", "numba", "array_api"]
+@reduction(outputs=("big",), count=True)
+def count_big(x, *, t):
+    return (abs(x) > t,)
 
 
-def _inputs(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    p = np.asarray(rng.standard_normal(shape)).astype(dtype)
-    grads = [np.asarray(rng.standard_normal(shape)).astype(dtype) for _ in range(4)]
-    return p, grads
+def _signum_by_hand(p, g, m, lr, beta, wd, soft):
+    m = beta * m + (1 - beta) * g
+    direction = np.sign(m) * np.maximum(np.abs(m) - lr, 0.0) if soft else np.sign(m)
+    step = np.where(m * g > 0, direction, 0.5 * direction)
+    return p * (1 - lr * wd) - lr * step, m
 
 
-def _to(executor, x):
-    return xps.asarray(x, copy=True) if executor == "array_api" else x.copy()
+@pytest.mark.parametrize("soft", [False, True])
+def test_a_new_update_rule_runs_everywhere(backend, soft):
+    rng = np.random.default_rng(1)
+    p, g, m = (rng.standard_normal((4, 9)) for _ in range(3))
+    hypers = dict(lr=0.1, beta=0.9, wd=0.01)
+    be = _backend.resolve_backend(backend.optkit, backend.asarray(p))
+    arrays = [backend.asarray(a) for a in (p, g, m)]
+    run_update(be, signum.with_flags(soft=soft), arrays[0], arrays[1], (arrays[2],), hypers)
+    want_p, want_m = _signum_by_hand(p, g, m, soft=soft, **hypers)
+    np.testing.assert_allclose(backend.to_numpy(arrays[0]), want_p, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(backend.to_numpy(arrays[2]), want_m, rtol=1e-13, atol=1e-15)
 
 
-def _apply(executor, rule, p0, grads, hypers, array_hypers=frozenset()):
-    """Run ``rule`` through the executor's kernel; return NumPy copies of p and state."""
-    p = _to(executor, p0)
-    states = tuple(_to(executor, np.zeros_like(p0)) for _ in rule.state)
-    kernel = _exec.kernel_for(executor, rule, array_hypers)
-    cast = _exec.cast_hypers(executor, hypers, p)
-    for g in grads:
-        kernel(p, _to(executor, g), states, cast)
-    assert all(s.dtype == p.dtype for s in states)
-    if executor == "array_api":
-        assert isinstance(p, type(xps.ones(1)))  # still array_api_strict
-    return np.asarray(p), [np.asarray(s) for s in states]
+@pytest.mark.parametrize("layout", [(5, 3, 4), (12, 3, 1)], ids=["runs", "rows"])
+def test_a_new_map_runs_everywhere(backend, layout):
+    rng = np.random.default_rng(2)
+    x, u = (rng.standard_normal(layout).astype(np.float32) for _ in range(2))
+    w, r = rng.standard_normal(layout[1]), rng.standard_normal(layout[0])
+    be = _backend.resolve_backend(backend.optkit, backend.asarray(x))
+    y, z = backend.asarray(np.zeros_like(x)), backend.asarray(np.zeros_like(x))
+    run_map(be, gated, {"x": backend.asarray(x), "u": backend.asarray(u)}, {"y": y, "z": z},
+            {"w": backend.asarray(w), "r": backend.asarray(r)}, {"t": 0.25}, layout)  # fmt: skip
+    x64, u64 = x.astype(np.float64), u.astype(np.float64)
+    want_y = x64 * w[None, :, None] + r[:, None, None]
+    want_z = np.where(u64 > 0.25, np.sqrt(np.abs(u64)), np.exp(-(u64 * u64)))
+    np.testing.assert_allclose(backend.to_numpy(y), want_y.astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(z), want_z.astype(np.float32), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(), (7,), (3, 5)], ids=["0d", "1d", "2d"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("rule", list(NEW_RULES), ids=lambda r: r.name)
-def test_new_rule_runs_on_every_executor(rule, dtype, shape):
-    hypers = NEW_RULES[rule]
-    p0, grads = _inputs(shape, dtype)
-    want_p = p0.astype(np.float64)
-    want_s = tuple(np.zeros(shape) for _ in rule.state)
-    for g in grads:
-        want_p, want_s = expected(rule, want_p, g.astype(np.float64), want_s, hypers)
-    tol = tolerance(dtype)
-    for executor in EXECUTORS:
-        p, states = _apply(executor, rule, p0, grads, hypers)
-        assert p.dtype == dtype, executor
-        np.testing.assert_allclose(p, want_p, err_msg=executor, **tol)
-        for got, want in zip(states, want_s):
-            np.testing.assert_allclose(got, want, err_msg=executor, **tol)
-    assert not np.allclose(want_p, p0)
+@pytest.mark.parametrize("per", ["channel", "row"])
+def test_a_new_reduction_runs_everywhere(backend, per):
+    rng = np.random.default_rng(3)
+    layout = (6, 5, 7)
+    x, u = rng.standard_normal(layout), rng.standard_normal(layout)
+    w = rng.standard_normal(5)
+    be = _backend.resolve_backend(backend.optkit, backend.asarray(x))
+    inputs = {"x": backend.asarray(x), "u": backend.asarray(u)}
+    got = run_reduce(be, weighted_sums, inputs, {"w": backend.asarray(w)}, layout=layout,
+                     per=per)  # fmt: skip
+    axes = (0, 2) if per == "channel" else (1, 2)
+    want = [(x * w[None, :, None]).sum(axis=axes), (x * u).sum(axis=axes)]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(backend.to_numpy(a), b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("rule", list(NEW_RULES), ids=lambda r: r.name)
-def test_new_rule_on_views_and_array_hypers(rule):
-    """A non-contiguous parameter, and ``lr`` as a (3, 1) array for a (3, 5) one."""
-    hypers = NEW_RULES[rule]
-    param, base = make_param("view", np.float64)
-    _, grads = _inputs(param.shape, np.float64)
-    results = {}
-    for executor in CPU_BACKENDS:
-        p = param.copy()
-        b = base.copy()
-        view = b[:, 1]
-        states = tuple(np.zeros(p.shape) for _ in rule.state)
-        kernel = _exec.kernel_for(executor, rule, frozenset())
-        cast = _exec.cast_hypers(executor, hypers, view)
-        for g in grads:
-            kernel(view, g, states, cast)
-        np.testing.assert_array_equal(b[:, [0, 2]], base[:, [0, 2]])
-        results[executor] = view.copy()
-    np.testing.assert_allclose(results["numba"], results["numpy"], **tolerance(np.float64))
-    assert not np.allclose(results["numpy"], param)
-
-    p0, grads = _inputs((3, 5), np.float64, seed=2)
-    lrs = np.array([[hypers["lr"]], [0.5 * hypers["lr"]], [0.0]])
-    population = {**hypers, "lr": lrs}
-    for executor in EXECUTORS:
-        p, _ = _apply(executor, rule, p0, grads, population, frozenset({"lr"}))
-        for k in range(3):
-            row, _ = _apply(
-                executor,
-                rule,
-                p0[k],
-                [g[k] for g in grads],
-                {**hypers, "lr": float(lrs[k, 0])},
-            )
-            np.testing.assert_allclose(
-                p[k], row, err_msg=f"{executor} row {k}", **tolerance(np.float64)
-            )
-        np.testing.assert_array_equal(p[2], p0[2])  # lr = 0 row is frozen
+def test_a_new_count_runs_everywhere(backend):
+    x = np.random.default_rng(5).standard_normal((6, 5, 7))
+    be = _backend.resolve_backend(backend.optkit, backend.asarray(x))
+    (count,) = run_reduce(be, count_big, {"x": backend.asarray(x)}, hypers={"t": 1.5})
+    assert int(count) == int((np.abs(x) > 1.5).sum())
 
 
-def test_new_rule_numba_source_has_the_rule():
-    text = numba_exec.source_for(signum, frozenset())
-    assert "def _rule(" in text
-    assert "where" in text and "sign" in text
+def test_numba_never_runs_the_reference(monkeypatch):
+    """Delegation: with backend="numba" the reference executor is never called."""
 
+    def boom(*args, **kwargs):
+        raise AssertionError("the reference executor ran under backend='numba'")
 
-# --------------------------------------------------------------------------- new optimizer
-def _unit(name, value):
-    if not 0 <= float(value) < 1:
-        raise ValueError(f"invalid {name}={value!r}: must be in [0, 1)")
-
-
-class Signum(ok.Optimizer):
-    """A tiny optimizer made in the test file from the :func:`signum` rule."""
-
-    checks = {"beta": _unit}
-
-    def __init__(self, params, lr=1e-2, beta=0.9, weight_decay=0.0, *, backend=None):
-        super().__init__(
-            params, dict(lr=lr, beta=beta, weight_decay=weight_decay), backend=backend
-        )
-
-    def rule_for(self, values):
-        return signum
-
-    def host_hypers(self, values, t, group_state):
-        return dict(lr=values["lr"], beta=values["beta"], wd=values["weight_decay"])
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_new_optimizer_on_every_backend(dtype):
-    hypers = NEW_RULES[signum]
-    p0, grads = _inputs((4, 3), dtype, seed=5)
-    want_p, want_s = p0.astype(np.float64), (np.zeros((4, 3)),)
-    for g in grads:
-        want_p, want_s = expected(signum, want_p, g.astype(np.float64), want_s, hypers)
-    for backend in EXECUTORS:
-        w = _to(backend, p0)
-        opt = Signum({"w": w}, lr=0.05, beta=0.8, weight_decay=0.1, backend=backend)
-        assert opt.backend == backend
-        for g in grads:
-            assert opt.step({"w": _to(backend, g)}) is True
-        assert w.dtype == opt.state["w"]["m"].dtype
-        np.testing.assert_allclose(
-            np.asarray(w), want_p, err_msg=backend, **tolerance(dtype)
-        )
-        np.testing.assert_allclose(
-            np.asarray(opt.state["w"]["m"]), want_s[0], err_msg=backend, **tolerance(dtype)
-        )
-        assert opt.step_count == len(grads)
-
-
-def test_new_optimizer_validates_and_saves():
-    with pytest.raises(ValueError, match=r"beta=1\.5"):
-        Signum(np.ones(2), beta=1.5)
-    w = np.ones(3)
-    opt = Signum(w, lr=0.1, backend="numba")
-    opt.step(np.array([1.0, -1.0, 0.0]))
-    sd = opt.state_dict()
-    assert sd["optimizer"] == "Signum"
-    w2 = w.copy()
-    opt2 = Signum(w2, lr=0.1, backend="numpy")
-    opt2.load_state_dict(sd)
-    opt.step(np.ones(3))
-    opt2.step(np.ones(3))
-    np.testing.assert_allclose(w2, w, **tolerance(np.float64))
-
-
-# --------------------------------------------------------------------------- contract
-def test_rule_signature_is_checked():
-    with pytest.raises(TypeError, match="positional parameters"):
-
-        @ok.rule(state=("m",))
-        def wrong(p, m, g, *, lr):
-            return p, m
-
-    with pytest.raises(TypeError, match="unsupported"):
-
-        @ok.rule()
-        def star(p, g, *args, lr):
-            return (p,)
-
-
-@ok.rule()
-def uses_numpy(p, g, *, lr):
-    return (p - lr * np.sign(g),)
-
-
-def test_rule_with_foreign_global_is_rejected_by_numba():
-    with pytest.raises(TypeError, match="'np'"):
-        _exec.kernel_for("numba", uses_numpy, frozenset())
-
-
-@ok.rule()
-def sign_by_where(p, g, *, lr):
-    return (p - lr * where(g > 0, 1.0, where(g < 0, -1.0, 0.0)),)
-
-
-@pytest.mark.parametrize("executor", EXECUTORS)
-def test_where_with_number_branches_keeps_float32(executor):
-    """``where(cond, 1.0, -1.0)``: both branches are Python numbers; like any other
-    Python scalar in a rule they must take the parameter's dtype (NumPy's weak
-    scalars), so float32 stays float32 on every executor, array_api_strict included."""
-    p0, grads = _inputs((6,), np.float32)
-    p, _ = _apply(executor, sign_by_where, p0, grads[:1], {"lr": 0.25})
-    want = p0 - np.float32(0.25) * np.sign(grads[0])
-    assert p.dtype == np.float32
-    np.testing.assert_allclose(p, want, **tolerance(np.float32))
-
-
-# --------------------------------------------------------------------------- B3
-def _forbid(*args, **kwargs):
-    raise AssertionError("this executor must not be used")
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_numba_backend_never_calls_the_array_api_executor(config, monkeypatch):
-    monkeypatch.setattr(array_api_exec, "run_rule", _forbid)
-    p, _ = make_param("matrix", np.float64)
-    start = p.copy()
-    opt = config.make(p, backend="numba")
-    for _ in range(2):
-        opt.step(np.full(p.shape, 0.3))
-    assert not np.array_equal(p, start)
-    ref = config.make(start.copy(), backend="numpy")  # the patch is live: control
-    with pytest.raises(AssertionError, match="must not be used"):
-        ref.step(np.full(p.shape, 0.3))
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
-def test_numpy_backend_never_calls_numba(config, monkeypatch):
-    monkeypatch.setattr(numba_exec, "kernel_for", _forbid)
-    monkeypatch.setattr(numba_exec, "cast_hypers", _forbid)
-    p, _ = make_param("matrix", np.float64)
-    start = p.copy()
-    opt = config.make(p, backend="numpy")
-    opt.step(np.full(p.shape, 0.3))
-    assert not np.array_equal(p, start)
-    fast = config.make(start.copy(), backend="numba")  # control
-    with pytest.raises(AssertionError, match="must not be used"):
-        fast.step(np.full(p.shape, 0.3))
+    for name in ("update", "elementwise", "reduce", "count_nonfinite"):
+        monkeypatch.setattr(reference, name, boom)
+    w = np.ones(10)
+    opt = ok.Adam(w, lr=0.1, backend="numba")
+    opt.step(np.full(10, 0.5))
+    assert opt.backend == "numba" and w[0] < 1.0
+    x = np.random.default_rng(4).standard_normal((8, 3))
+    y, cache = ok.batch_norm(x, None, None, None, None, training=True, backend="numba")
+    ok.batch_norm_backward(np.ones_like(x), cache)
+    ok.layer_norm(x, 3, backend="numba")
+    ok.clip_by_global_norm([x], 1.0, backend="numba")

@@ -91,7 +91,7 @@ C2_REQUIRED = {
         lambda kw: _has(kw, "initial_accumulator_value"),
     ),
     "Adagrad weight_decay": ("Adagrad", lambda kw: _has(kw, "weight_decay")),
-    "RMSprop plain": ("RMSprop", lambda kw: set(kw) == {"lr"}),
+    "RMSprop plain": ("RMSprop", lambda kw: set(kw) <= {"lr", "alpha"}),
     "RMSprop centered": (
         "RMSprop",
         lambda kw: _has(kw, "centered") and not _has(kw, "momentum"),
@@ -105,13 +105,13 @@ C2_REQUIRED = {
         lambda kw: _has(kw, "momentum") and _has(kw, "centered"),
     ),
     "RMSprop weight_decay": ("RMSprop", lambda kw: _has(kw, "weight_decay")),
-    "Adam plain": ("Adam", lambda kw: set(kw) == {"lr"}),
+    "Adam plain": ("Adam", lambda kw: set(kw) <= {"lr", "betas"}),
     "Adam amsgrad": ("Adam", lambda kw: _has(kw, "amsgrad")),
     "Adam weight_decay": ("Adam", lambda kw: _has(kw, "weight_decay")),
     "Adam maximize": ("Adam", lambda kw: _has(kw, "maximize")),
     "AdamW": ("AdamW", lambda kw: not _has(kw, "amsgrad")),
     "AdamW amsgrad": ("AdamW", lambda kw: _has(kw, "amsgrad")),
-    "NAdam plain": ("NAdam", lambda kw: set(kw) == {"lr"}),
+    "NAdam plain": ("NAdam", lambda kw: set(kw) <= {"lr", "betas"}),
     "NAdam weight_decay": (
         "NAdam",
         lambda kw: _has(kw, "weight_decay") and not _has(kw, "decoupled_weight_decay"),
@@ -138,7 +138,7 @@ def test_golden_file_shape():
     steps = GOLDEN_META["steps"]
     assert steps >= 20
     assert PROBLEM["x0"].shape == (8,)
-    assert GOLDEN_PATH.stat().st_size < 200_000
+    assert GOLDEN_PATH.stat().st_size < 300_000  # parity + float32-precision runs
     for cid in GOLDEN_CONFIGS:
         traj = GOLDENS[f"{cid}/params"]
         assert traj.dtype == np.float64
@@ -167,7 +167,7 @@ def test_matches_torch_golden(config_id, cpu_backend):
 
 # ------------------------------------------------------------------ C2: live torch
 LIVE_GOLDEN_IDS = ["sgd_nesterov", "adagrad_all", "rmsprop_centered_momentum",
-                   "adam_amsgrad", "adamw", "nadam_decoupled_weight_decay"]  # fmt: skip
+                   "adam_amsgrad", "adamw", "nadam_decoupled"]  # fmt: skip
 LIVE_DB = [info for info in OPTIM_DB if info.in_torch]
 
 
