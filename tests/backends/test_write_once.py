@@ -122,7 +122,7 @@ def test_numba_never_runs_the_reference(monkeypatch):
     opt.step(np.full(10, 0.5))
     assert opt.backend == "numba" and w[0] < 1.0
     x = np.random.default_rng(4).standard_normal((8, 3))
-    y, cache = ok.batch_norm(x, None, None, None, None, training=True, backend="numba")
+    _, cache = ok.batch_norm(x, None, None, None, None, training=True, backend="numba")
     ok.batch_norm_backward(np.ones_like(x), cache)
     ok.layer_norm(x, 3, backend="numba")
     ok.clip_by_global_norm([x], 1.0, backend="numba")
