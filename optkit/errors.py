@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteGradientError"]
+__all__ = ["KernelCacheWarning", "NonFiniteGradientError"]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -30,3 +30,11 @@ class NonFiniteGradientError(FloatingPointError):
             f"{step}; nothing was updated. Pass nonfinite='skip' to skip such steps or "
             f"'propagate' to apply them as torch does"
         )
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """optkit's on-disk kernel cache could not be used as configured, or held a damaged
+    entry; kernels were rebuilt or compiled in memory, and results are unaffected.
+
+    Given once per process and cause. The message names the folder or entry and why.
+    """

@@ -1,7 +1,8 @@
 """The Numba executor: a generated, fused, in-place loop per rule.
 
 For each (rule, set of array-valued hyperparameters) a small Python module is
-generated into a cache folder: it holds a copy of the rule's source (decorator
+generated into a private cache folder (see :mod:`optkit._exec.numba_cache`: owner
+and mode checked, atomic writes, damaged entries rebuilt, in-memory fallback): it holds a copy of the rule's source (decorator
 removed) and two loops over raveled C-contiguous buffers, one serial and one with
 ``prange``. Every array is read once and written once per element. Because the
 generated code lives in a real file whose name carries a hash of everything it
@@ -21,19 +22,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import inspect
 import operator
-import os
 import sys
-import tempfile
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 
+from optkit._exec import numba_cache
 from optkit.rules import Rule
 from optkit.rules import math as rule_math
 
@@ -60,6 +60,7 @@ FASTMATH = frozenset({"nsz"})
 _TEMPLATE_VERSION = "3"
 _HELPERS = {name: getattr(rule_math, name) for name in rule_math.__all__}
 _kernels: dict[tuple[Rule, frozenset[str]], Any] = {}
+_kernels_lock = threading.Lock()
 
 
 # ----------------------------------------------------------------- helper overloads
@@ -99,24 +100,10 @@ _register_overloads()
 
 
 # ----------------------------------------------------------------- code generation
-def cache_dir() -> Path:
-    """Folder of generated kernel modules (``$OPTKIT_CACHE_DIR`` or the user cache)."""
-    root = os.environ.get("OPTKIT_CACHE_DIR")
-    if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg else Path.home() / ".cache"
-        base = base / "optkit"
-    path = base / "numba"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".writable"
-        probe.touch()
-    except OSError:
-        path = Path(tempfile.gettempdir()) / f"optkit-{os.getuid()}" / "numba"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
+def cache_dir() -> Path | None:
+    """Folder of generated kernel modules, or None (compiled in memory); see
+    :mod:`optkit._exec.numba_cache`."""
+    return numba_cache.cache_dir()
 
 
 def _rule_source(rule: Rule) -> tuple[str, list[str]]:
@@ -232,7 +219,7 @@ def source_for(rule: Rule, array_hypers: frozenset[str]) -> str:
         targets += ","
     call = f"_rule({', '.join(elements)}, {hyper_args})"
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-    opts = f"error_model='numpy', fastmath={flags}, cache=True"
+    opts = f"error_model='numpy', fastmath={flags}, cache=_CACHE"
 
     def loop(kind: str, extra: str, rng: str) -> str:
         return (
@@ -272,17 +259,7 @@ def _load_module(rule: Rule, array_hypers: frozenset[str]):
         ) from exc
     key = "\0".join([text, numba.__version__, np.__version__, _TEMPLATE_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    module_name = f"optkit_numba_{rule.name}_{digest}"
-    path = cache_dir() / f"{module_name}.py"
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return numba_cache.KernelModule(f"optkit_numba_{rule.name}_{digest}", text)
 
 
 # ----------------------------------------------------------------- the wrapper
@@ -291,13 +268,15 @@ def kernel_for(rule: Rule, array_hypers: frozenset[str]):
     key = (rule, frozenset(array_hypers))
     kernel = _kernels.get(key)
     if kernel is None:
-        kernel = _kernels[key] = _make_kernel(rule, key[1])
+        with _kernels_lock:  # one thread generates; the others wait and reuse it
+            kernel = _kernels.get(key)
+            if kernel is None:
+                kernel = _kernels[key] = _make_kernel(rule, key[1])
     return kernel
 
 
 def _make_kernel(rule: Rule, array_hypers: frozenset[str]):
-    module = _load_module(rule, array_hypers)
-    serial, parallel = module.serial, module.parallel
+    cached = _load_module(rule, array_hypers)
     scalar_names = [h for h in rule.hypers if h not in array_hypers]
     array_names = [h for h in rule.hypers if h in array_hypers]
     this_module = sys.modules[__name__]
@@ -328,8 +307,12 @@ def _make_kernel(rule: Rule, array_hypers: frozenset[str]):
             if array_names
             else ()
         )
-        loop = serial if p.shape[0] < this_module.PARALLEL_THRESHOLD else parallel
-        loop(p, g, *states, scalars, *arrays)
+        args = (p, g, *states, scalars, *arrays)
+        small = p.shape[0] < this_module.PARALLEL_THRESHOLD
+        try:
+            _run_loop(cached.module, small, args)
+        except Exception as exc:  # a damaged cache entry: rebuilt, retried once
+            cached.recover(exc, lambda module: _run_loop(module, small, args))
         return p
 
     def run(p, g, states, hypers):
@@ -338,8 +321,16 @@ def _make_kernel(rule: Rule, array_hypers: frozenset[str]):
             p[...] = flat.reshape(p.shape)
 
     run.rule = rule
-    run.loops = (serial, parallel)
+    run.loops = (cached.module.serial, cached.module.parallel)
     return run
+
+
+def _run_loop(module, small: bool, args: tuple) -> None:
+    if small:
+        module.serial(*args)
+    else:
+        with numba_cache.parallel_lock():  # workqueue layer: one launch at a time
+            module.parallel(*args)
 
 
 def cast_hypers(hypers: dict[str, Any], param: np.ndarray) -> dict[str, Any]:
@@ -379,5 +370,7 @@ def all_finite(g: np.ndarray) -> bool:
     flat = (
         g if g.ndim == 1 and g.flags.c_contiguous else np.ascontiguousarray(g).reshape(-1)
     )
-    loop = _count_bad_serial if flat.shape[0] < PARALLEL_THRESHOLD else _count_bad_parallel
-    return loop(flat) == 0
+    if flat.shape[0] < PARALLEL_THRESHOLD:
+        return _count_bad_serial(flat) == 0
+    with numba_cache.parallel_lock():
+        return _count_bad_parallel(flat) == 0
