@@ -177,72 +177,288 @@ def test_load_accepts_fortran_ordered_state(backend):
 
 
 # --------------------------------------------------------------------------- bad loads
-def _corrupt(kind: str, sd: dict) -> tuple[type, str]:
-    """Damage ``sd`` in place; return the error it must raise and a message pattern."""
-    state = sd["state"]
-    if kind == "unknown_parameter":
-        state["zz"] = state.pop("b")
-        return ValueError, "zz"
-    if kind == "group_names":
-        sd["param_groups"][0]["names"] = ["w", "q"]
-        return ValueError, "q"
-    if kind == "group_count":
-        sd["param_groups"].append(dict(sd["param_groups"][0]))
-        return ValueError, "2 parameter groups"
-    if kind == "shape":
-        state["b"]["v"] = np.zeros(5)
-        return ValueError, r"'b'.*v.*\(5,\)"
-    if kind == "dtype":
-        state["b"]["v"] = state["b"]["v"].astype(np.float32)
-        return TypeError, r"'b'.*v.*float32"
-    if kind == "optimizer_type":
-        sd["optimizer"] = "SGD"
-        return ValueError, "SGD"
-    if kind == "invalid_hyperparameter":
-        sd["param_groups"][0]["lr"] = -1.0
-        return ValueError, r"lr=-1\.0"
-    if kind == "missing_state_entry":
-        del state["b"]["v"]
-        return ValueError, r"'b'.*v"
-    raise AssertionError(kind)
+def _set(path: tuple, value):
+    """A corruption that sets ``sd[path[0]][path[1]]... = value``."""
+
+    def corrupt(sd):
+        target = sd
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    return corrupt
 
 
-BAD_LOADS = [
-    "unknown_parameter",
-    "group_names",
-    "group_count",
-    "shape",
-    "dtype",
-    "optimizer_type",
-    "invalid_hyperparameter",
-    "missing_state_entry",
-]
+def _nan_in_state(sd):
+    sd["state"]["w"]["m"][0, 0] = np.nan
 
 
-@pytest.mark.parametrize("kind", BAD_LOADS)
-def test_bad_load_raises_and_changes_nothing(kind, backend):
+def _rename_state(sd):
+    sd["state"]["zz"] = sd["state"].pop("b")
+
+
+def _drop_state(sd):
+    del sd["state"]["b"]["v"]
+
+
+def _add_group(sd):
+    sd["param_groups"].append(dict(sd["param_groups"][0]))
+
+
+def _as_float32(sd):
+    sd["state"]["b"]["v"] = sd["state"]["b"]["v"].astype(np.float32)
+
+
+G0 = r"param_groups\[0\]"
+
+#: kind -> (corruption of an Adam state_dict, error type, pattern naming the culprit)
+BAD_LOADS = {
+    "unknown_parameter": (_rename_state, ValueError, "zz"),
+    "group_names": (_set(("param_groups", 0, "names"), ["w", "q"]), ValueError, "q"),
+    "group_count": (_add_group, ValueError, "2 parameter groups"),
+    "shape": (_set(("state", "b", "v"), np.zeros(5)), ValueError, r"state\.b\.v.*\(5,\)"),
+    "dtype": (_as_float32, TypeError, r"state\.b\.v.*float32"),
+    "optimizer_type": (_set(("optimizer",), "SGD"), ValueError, "SGD"),
+    "invalid_hyperparameter": (
+        _set(("param_groups", 0, "lr"), -1.0),
+        ValueError,
+        r"lr=-1\.0",
+    ),
+    "missing_state_entry": (_drop_state, ValueError, r"state\.b.*'v'"),
+    "format": (_set(("format",), "optkit.optimizer/9"), ValueError, "format"),
+    "unknown_entry": (_set(("extra",), 1), ValueError, "extra"),
+    "step_negative": (_set(("step",), -2), ValueError, r"^step is -2"),
+    "step_not_integer": (_set(("step",), 2.5), TypeError, r"^step is 2\.5"),
+    "step_bool": (_set(("step",), True), TypeError, r"^step is True"),
+    "skipped_not_numeric": (_set(("skipped_steps",), "3"), TypeError, "^skipped_steps"),
+    "skipped_negative": (_set(("skipped_steps",), -1), ValueError, "^skipped_steps"),
+    "lr_nan": (_set(("param_groups", 0, "lr"), np.nan), ValueError, rf"{G0}\.lr.*nan"),
+    "lr_inf": (_set(("param_groups", 0, "lr"), np.inf), ValueError, rf"{G0}\.lr.*inf"),
+    "lr_text": (_set(("param_groups", 0, "lr"), "0.1"), TypeError, rf"{G0}\.lr"),
+    "lr_schedule_state": (
+        _set(("param_groups", 0, "lr"), {"value": 0.1}),
+        TypeError,
+        rf"{G0}\.lr.*not a schedule",
+    ),
+    "betas_length": (
+        _set(("param_groups", 0, "betas"), (0.9,)),
+        ValueError,
+        rf"{G0}\.betas",
+    ),
+    "betas_nan": (
+        _set(("param_groups", 0, "betas"), (np.nan, 0.99)),
+        ValueError,
+        rf"{G0}\.betas\[0\].*nan",
+    ),
+    "betas_one": (
+        _set(("param_groups", 0, "betas"), (1.0, 0.99)),
+        ValueError,
+        rf"{G0}\.betas.*betas\[0\]=1\.0",
+    ),
+    "array_lr_not_broadcastable": (
+        _set(("param_groups", 0, "lr"), np.full((5, 1), 0.1)),
+        ValueError,
+        rf"{G0}\.lr.*\(5, 1\).*'w'",
+    ),
+    "flag_not_bool": (
+        _set(("param_groups", 0, "amsgrad"), "yes"),
+        TypeError,
+        rf"{G0}\.amsgrad",
+    ),
+    "unknown_hyperparameter": (
+        _set(("param_groups", 0, "momentum"), 0.9),
+        ValueError,
+        rf"{G0}.*momentum",
+    ),
+    "group_not_a_dict": (_set(("param_groups", 0), 5), TypeError, rf"{G0} is a int"),
+    "state_not_a_dict": (_set(("state", "w"), 5), TypeError, r"state\.w is a int"),
+    "state_not_an_array": (
+        _set(("state", "w", "m"), [[0.0] * 4] * 3),
+        TypeError,
+        r"state\.w\.m",
+    ),
+    "state_nan": (_nan_in_state, ValueError, r"state\.w\.m holds NaN"),
+    "group_state_length": (_set(("group_state",), []), ValueError, "group_state"),
+    "group_state_unknown": (
+        _set(("group_state", 0), {"foo": 1.0}),
+        ValueError,
+        r"group_state\[0\].*foo",
+    ),
+    "group_step_negative": (
+        _set(("group_state", 0), {"step": -1}),
+        ValueError,
+        r"group_state\[0\]\.step is -1",
+    ),
+    "group_step_ahead": (
+        _set(("group_state", 0), {"step": 99}),
+        ValueError,
+        r"group_state\[0\]\.step is 99.*step 3",
+    ),
+    "group_step_not_integer": (
+        _set(("group_state", 0), {"step": 1.5}),
+        TypeError,
+        r"group_state\[0\]\.step",
+    ),
+}
+
+
+def _bad_load_changes_nothing(make, corrupt, error, pattern, backend):
+    """Load a corrupted state_dict into a stepped optimizer: the error names the
+    culprit, nothing changes, and the optimizer goes on as one that never saw it."""
     params, grads = _problem()
     a, b = _copy(params), _copy(params)
-    opt = ok.Adam(a, lr=0.1, backend=backend)
-    twin = ok.Adam(b, lr=0.1, backend=backend)
+    opt, twin = make(a, lr=0.1, backend=backend), make(b, lr=0.1, backend=backend)
     for g in grads[:2]:
         opt.step(g)
         twin.step(g)
-    other = ok.Adam(_copy(params), lr=0.3, backend=backend)
+    other = make(_copy(params), lr=0.3, backend=backend)
     for g in grads[:3]:
         other.step(g)
     sd = copy.deepcopy(other.state_dict())
-    error, pattern = _corrupt(kind, sd)
+    corrupt(sd)
     before = snapshot(opt, list(a.values()))
     with pytest.raises(error, match=pattern):
         opt.load_state_dict(sd)
     assert_snapshot_equal(before, snapshot(opt, list(a.values())))
     assert opt.param_groups[0]["lr"] == 0.1
-    for g in grads[2:4]:  # and it goes on exactly as an optimizer that never saw it
+    assert opt.skipped_steps == 0
+    for g in grads[2:4]:
         opt.step(g)
         twin.step(g)
     np.testing.assert_array_equal(a["w"], b["w"])
     assert_states_close(opt, twin)
+
+
+@pytest.mark.parametrize("kind", list(BAD_LOADS))
+def test_bad_load_raises_and_changes_nothing(kind, backend):
+    _bad_load_changes_nothing(ok.Adam, *BAD_LOADS[kind], backend)
+
+
+def _drop_mu(sd):
+    del sd["group_state"][0]["mu_product"]
+
+
+NADAM_BAD_GROUP_STATE = {
+    "missing": (_drop_mu, ValueError, r"group_state\[0\]\.mu_product is missing"),
+    "nan": (
+        _set(("group_state", 0, "mu_product"), np.nan),
+        ValueError,
+        r"group_state\[0\]\.mu_product.*finite",
+    ),
+    "above_one": (
+        _set(("group_state", 0, "mu_product"), 1.5),
+        ValueError,
+        r"group_state\[0\]\.mu_product.*\[0, 1\]",
+    ),
+    "text": (
+        _set(("group_state", 0, "mu_product"), "0.5"),
+        TypeError,
+        r"group_state\[0\]\.mu_product",
+    ),
+    "flag": (
+        _set(("group_state", 0, "mu_product"), True),
+        TypeError,
+        r"group_state\[0\]\.mu_product",
+    ),
+    "array_not_broadcastable": (
+        _set(("group_state", 0, "mu_product"), np.full((5, 1), 0.5)),
+        ValueError,
+        r"group_state\[0\]\.mu_product.*\(5, 1\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(NADAM_BAD_GROUP_STATE))
+def test_nadam_group_state_is_checked(kind, backend):
+    _bad_load_changes_nothing(ok.NAdam, *NADAM_BAD_GROUP_STATE[kind], backend)
+
+
+def test_load_accepts_broadcastable_array_hyperparameters(backend):
+    params, grads = _problem()
+    opt = ok.Adam(_copy(params), lr=0.1, backend=backend)
+    opt.step(grads[0])
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = np.full(4, 0.05)  # broadcasts to (3, 4) and (4,)
+    fresh = ok.Adam(_copy(params), lr=0.1, backend=backend)
+    fresh.load_state_dict(sd)
+    np.testing.assert_array_equal(fresh.param_groups[0]["lr"], np.full(4, 0.05))
+    assert not np.shares_memory(fresh.param_groups[0]["lr"], sd["param_groups"][0]["lr"])
+
+
+def test_array_hyperparameter_for_a_flatparams_is_refused():
+    flat = ok.FlatParams({"w": np.ones(3), "b": np.ones(2)})
+    opt = ok.SGD(flat, lr=0.1)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = np.full((1,), 0.1)
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\.lr.*FlatParams"):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_non_finite_state_loads_when_the_optimizer_propagates():
+    w = np.ones(3)
+    opt = ok.Adam(w, lr=0.1, nonfinite="propagate")
+    opt.step(np.array([1.0, np.nan, 1.0]))
+    sd = opt.state_dict()
+    fresh = ok.Adam(np.ones(3), lr=0.1, nonfinite="propagate")
+    fresh.load_state_dict(sd)
+    assert np.isnan(fresh.state["param"]["m"][1])
+    strict = ok.Adam(np.ones(3), lr=0.1)
+    with pytest.raises(ValueError, match=r"state\.param\.m holds NaN"):
+        strict.load_state_dict(sd)
+    assert strict.state == {}
+
+
+def _schedule_bad_load(lr, corrupt, pattern):
+    """An optimizer whose lr is a stateful schedule refuses a bad saved schedule
+    state; neither the schedule nor the optimizer changes."""
+    w = np.ones(3)
+    opt = ok.SGD(w, lr=lr, momentum=0.9)
+    opt.step(np.ones(3))
+    sd = copy.deepcopy(opt.state_dict())
+    corrupt(sd["param_groups"][0]["lr"])
+    schedule_before = copy.deepcopy(lr.state_dict())
+    before = snapshot(opt, [w])
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        opt.load_state_dict(sd)
+    assert lr.state_dict() == schedule_before
+    assert_snapshot_equal(before, snapshot(opt, [w]))
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "pattern"),
+    [
+        ("value", -0.5, r"param_groups\[0\]\.lr\.value is -0\.5"),
+        ("value", float("nan"), r"param_groups\[0\]\.lr\.value is nan"),
+        ("best", float("nan"), r"param_groups\[0\]\.lr\.best"),
+        ("observations", -1, r"param_groups\[0\]\.lr\.observations is -1"),
+        ("bad_observations", 2.0, r"param_groups\[0\]\.lr\.bad_observations"),
+        ("cooldown_left", "1", r"param_groups\[0\]\.lr\.cooldown_left"),
+    ],
+)
+def test_bad_plateau_state_inside_an_optimizer(entry, value, pattern):
+    plateau = ok.schedules.ReduceOnPlateau(0.1, patience=3)
+    plateau.observe(1.0)
+
+    def corrupt(state):
+        state[entry] = value
+
+    _schedule_bad_load(plateau, corrupt, pattern)
+
+
+def test_bad_state_of_a_joined_schedule_names_the_part():
+    S = ok.schedules
+    first, second = S.ReduceOnPlateau(0.1), S.ReduceOnPlateau(0.05)
+    first.observe(2.0)
+    second.observe(3.0)
+    lr = S.join([first, S.constant(0.1), second], [5, 10])
+
+    def corrupt(state):
+        state["0"]["value"] = 0.01  # valid, but must not be loaded either
+        state["2"]["value"] = -1.0
+
+    _schedule_bad_load(lr, corrupt, r"param_groups\[0\]\.lr\[2\]\.value is -1\.0")
+    assert first.value == 0.1
 
 
 def test_load_rejects_a_non_state_dict():
