@@ -114,7 +114,6 @@ def _probe(folder: Path) -> str | None:
     try:
         fd, name = tempfile.mkstemp(dir=folder, prefix=".probe-", suffix=".tmp")
         os.write(fd, b"optkit")
-        os.fsync(fd)
         return None
     except OSError as exc:
         return f"it is not writable ({exc.strerror or exc})"
