@@ -21,6 +21,7 @@ from _configs import (
 from conftest import tolerance
 
 import optkit as ok
+from optkit import schedules as S
 
 STEPS, SPLIT = 10, 4
 
@@ -459,6 +460,63 @@ def test_bad_state_of_a_joined_schedule_names_the_part():
 
     _schedule_bad_load(lr, corrupt, r"param_groups\[0\]\.lr\[2\]\.value is -1\.0")
     assert first.value == 0.1
+
+
+GARBAGE = [None, "x", -1, 2.5, np.nan, True, [], {}, np.array(["a"]), np.zeros((2, 2))]
+GARBAGE += [object(), {"value": -1.0}]
+
+
+def _nodes(tree, prefix=()):
+    """Every key path of a nested dict/list (tuples are leaves)."""
+    yield prefix
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _nodes(v, (*prefix, k))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from _nodes(v, (*prefix, i))
+
+
+def _replaced(tree, path, value):
+    tree = copy.deepcopy(tree)
+    target = tree
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return tree
+
+
+def test_any_single_bad_entry_is_a_clean_error_or_a_valid_load():
+    """Every entry of a NAdam state_dict (with a joined plateau schedule) replaced by
+    garbage: the load raises ValueError/TypeError and changes nothing, or it loads
+    something the optimizer can step with. Never an AttributeError or KeyError."""
+
+    def make():
+        lr = S.join([S.constant(0.1), S.ReduceOnPlateau(0.1)], [3])
+        params = {"w": np.ones((3, 2)), "b": np.ones(2)}
+        return params, ok.NAdam(params, lr=lr, backend="numpy")
+
+    grads = {"w": np.ones((3, 2)), "b": np.full(2, 0.5)}
+    source = make()[1]
+    source.step(grads)
+    sd = source.state_dict()
+    failures = 0
+    for path in list(_nodes(sd))[1:]:
+        for garbage in GARBAGE:
+            params, opt = make()
+            opt.step(grads)
+            before = snapshot(opt, list(params.values()))
+            plateau = opt.param_groups[0]["lr"].schedules[1].state_dict()
+            try:
+                opt.load_state_dict(_replaced(sd, path, garbage))
+            except (ValueError, TypeError):
+                failures += 1
+                assert_snapshot_equal(before, snapshot(opt, list(params.values())))
+                assert opt.param_groups[0]["lr"].schedules[1].state_dict() == plateau
+                continue
+            assert opt.step(grads), (path, garbage)
+            assert all(np.isfinite(p).all() for p in params.values()), (path, garbage)
+    assert failures > 300
 
 
 def test_load_rejects_a_non_state_dict():
