@@ -4,10 +4,11 @@ For each (rule, set of array-valued hyperparameters) a small Python module is
 generated into a private cache folder (see :mod:`optkit._exec.numba_cache`: owner
 and mode checked, atomic writes, damaged entries rebuilt, in-memory fallback): it
 holds a copy of the rule's source (decorator removed) and two loops over raveled
-C-contiguous buffers, one serial and one with ``prange``. Every array is read once and written once per element. Because the
-generated code lives in a real file whose name carries a hash of everything it
-depends on, Numba's on-disk cache (``cache=True``) works across processes and is
-never stale. Compilation is lazy, per dtype signature.
+C-contiguous buffers, one serial and one with ``prange``. Every array is read once
+and written once per element. Because the generated code lives in a real file whose
+name carries a hash of everything it depends on, Numba's on-disk cache
+(``cache=True``) works across processes and is never stale. Compilation is lazy,
+per dtype signature.
 
 Numerics: ``error_model='numpy'`` (the default ``'python'`` adds division checks
 that made the Adam loop ~5x slower); fast-math is a flag set without ``nnan`` and
