@@ -15,7 +15,7 @@ from optkit._version import __version__
 from optkit.averaging import PolyakAverage
 from optkit.checkpoint import load_checkpoint, save_checkpoint
 from optkit.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from optkit.errors import NonFiniteGradientError
+from optkit.errors import CheckpointError, NonFiniteGradientError
 from optkit.nn.functional import (
     batch_norm,
     batch_norm_backward,
@@ -69,6 +69,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "CheckpointError",
     "DeltaBarDelta",
     "FlatParams",
     "NAdam",

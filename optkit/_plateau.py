@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
+from optkit._checks import count, join, real
 from optkit._schedule_base import Schedule, _number
 
 
@@ -60,6 +62,8 @@ class ReduceOnPlateau(Schedule):
         eps: float = 1e-8,
     ):
         start = _number("start", start)
+        if start < 0:
+            raise ValueError(f"start={start!r}: must be >= 0")
         factor = _number("factor", factor)
         if not 0 < factor < 1:
             raise ValueError(f"factor={factor!r}: must be in (0, 1)")
@@ -131,13 +135,48 @@ class ReduceOnPlateau(Schedule):
             "cooldown_left": self.cooldown_left,
         }
 
+    def check_state_dict(self, state: Any, where: str = "") -> None:
+        """Raise naming the entry unless ``state`` is a state of this schedule: a
+        finite value >= 0, a best metric that is not NaN, counters within range."""
+        self._checked(state, where)
+
+    def _checked(self, state: Any, where: str) -> tuple:
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{where or 'ReduceOnPlateau state'} is a {type(state).__name__}, "
+                f"expected a dict"
+            )
+        names = list(self.state_dict())
+        missing = [k for k in names if k not in state]
+        unknown = [k for k in state if k not in names]
+        if missing or unknown:
+            raise ValueError(
+                f"{where or 'ReduceOnPlateau state'}: missing entries {missing}, "
+                f"unknown entries {unknown}"
+            )
+        value = real(join(where, "value"), state["value"])
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{join(where, 'value')} is {value!r}: must be finite, >= 0")
+        best = real(join(where, "best"), state["best"])
+        if math.isnan(best):
+            raise ValueError(f"{join(where, 'best')} is nan: not a metric value")
+        seen = count(join(where, "observations"), state["observations"])
+        bad = count(
+            join(where, "bad_observations"),
+            state["bad_observations"],
+            min(self.patience, seen),
+            f"patience={self.patience} or the {seen} observations",
+        )
+        left = count(
+            join(where, "cooldown_left"),
+            state["cooldown_left"],
+            self.cooldown,
+            f"cooldown={self.cooldown}",
+        )
+        return value, best, seen, bad, left
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        missing = [k for k in self.state_dict() if k not in state]
-        if missing:
-            raise ValueError(f"ReduceOnPlateau state is missing {missing}")
-        self.value = float(state["value"])
-        self.best = float(state["best"])
-        self.observations = int(state["observations"])
-        self.bad_observations = int(state["bad_observations"])
-        self.cooldown_left = int(state["cooldown_left"])
+        """Restore what :meth:`state_dict` returned; checked first, all or nothing."""
+        checked = self._checked(state, "")
+        self.value, self.best, self.observations = checked[:3]
+        self.bad_observations, self.cooldown_left = checked[3:]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from optkit._checks import join
 
 
 def _number(name: str, value: Any) -> float:
@@ -57,5 +59,21 @@ class Schedule:
         """Pure schedules have no state: an empty dict."""
         return {}
 
+    def check_state_dict(self, state: Any, where: str = "") -> None:
+        """Raise ``ValueError``/``TypeError`` naming the entry (prefixed by ``where``)
+        unless :meth:`load_state_dict` can load ``state``; changes nothing.
+
+        A pure schedule accepts only an empty dict.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{where or 'schedule state'} is a {type(state).__name__}, expected a dict"
+            )
+        if state and type(self).load_state_dict is Schedule.load_state_dict:
+            raise ValueError(
+                f"{join(where, next(iter(state)))}: this schedule ({self!r}) has no state"
+            )
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Nothing to restore for a pure schedule."""
+        """Nothing to restore for a pure schedule (an empty dict is checked)."""
+        self.check_state_dict(state)

@@ -15,7 +15,6 @@ the optimizers.
 from __future__ import annotations
 
 import contextlib
-import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,13 +23,15 @@ import array_api_compat
 from optkit._backend import resolve_backend
 from optkit._exec import run_update
 from optkit._host import from_numpy, to_numpy
-from optkit.params import ParamTree, check_saved
+from optkit._polyak_checks import check_arrays, check_counters, check_hypers, same
+from optkit.params import ParamTree
 from optkit.rules import weighted_mean
 
 __all__ = ["PolyakAverage"]
 
 _FORMAT = "optkit.polyak/1"
-_MODES = ("window", "tail", "ema")
+_ENTRIES = ("format", "mode", "window", "start", "decay", "count", "updates", "position")
+_ENTRIES += ("last_step", "names")
 
 
 class PolyakAverage:
@@ -111,7 +112,7 @@ class PolyakAverage:
         optimizer: Any | None = None,
         backend: str | None = None,
     ):
-        self.mode, self.window, self.start, self.decay = _check_hypers(
+        self.mode, self.window, self.start, self.decay = check_hypers(
             mode, window, start, decay
         )
         if optimizer is not None and not hasattr(optimizer, "step_count"):
@@ -273,37 +274,36 @@ class PolyakAverage:
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` output; everything is checked before writing.
+        """Restore :meth:`state_dict` output: all or nothing.
 
-        Raises ``ValueError`` (``TypeError`` for a dtype) naming the entry that does
-        not fit: format, hyperparameters, names, shapes, dtypes, counters.
+        Everything is checked before anything is written: format, hyperparameters,
+        names, every array (type, shape, dtype, finite), counters (integers in range
+        and consistent with each other). Raises ``ValueError`` (``TypeError`` for a
+        wrong type or dtype) whose message starts with the entry, e.g. ``ring.w``.
         """
         sd = state_dict
         if not isinstance(sd, Mapping) or sd.get("format") != _FORMAT:
             raise ValueError(f"not a PolyakAverage state_dict (format != {_FORMAT!r})")
-        for key in ("mode", "window", "start", "decay"):
-            if sd.get(key) != getattr(self, key):
+        key = "ring" if self.mode == "window" else "average"
+        unknown = [k for k in sd if k not in (*_ENTRIES, key)]
+        if unknown:
+            raise ValueError(f"state_dict has unknown entries {unknown}")
+        for name in ("mode", "window", "start", "decay"):
+            value, own = sd.get(name), getattr(self, name)
+            if not same(value, own):
                 raise ValueError(
-                    f"state_dict entry {key!r} is {sd.get(key)!r}, this "
-                    f"PolyakAverage has {key}={getattr(self, key)!r}"
+                    f"{name} is {value!r}: this PolyakAverage has {name}={own!r}"
                 )
         names = self._tree.names
-        if list(sd.get("names", ())) != names:
-            raise ValueError(
-                f"state_dict entry 'names' is {sd.get('names')!r}, parameters are {names}"
-            )
-        key = "ring" if self.mode == "window" else "average"
-        saved = sd.get(key)
+        saved_names = sd.get("names")
+        if not isinstance(saved_names, (list, tuple)) or list(saved_names) != names:
+            raise ValueError(f"names is {saved_names!r}: the parameters are {names}")
         targets = self._ring if self.mode == "window" else self._average
-        if not isinstance(saved, Mapping):
-            raise ValueError(f"state_dict entry {key!r} is missing")
-        for name, target in zip(names, targets):
-            if name not in saved:
-                raise ValueError(f"state_dict entry '{key}.{name}' is missing")
-            check_saved(f"state_dict entry '{key}.{name}'", saved[name], target)
-        counters = _check_counters(sd, self.mode, self.window)
-        for name, target in zip(names, targets):
-            target[...] = from_numpy(saved[name], target)
+        arrays = check_arrays(sd.get(key), key, names, targets)
+        counters = check_counters(sd, self.mode, self.window)
+        # ---- everything checked: now write
+        for value, target in zip(arrays, targets):
+            target[...] = from_numpy(value, target)
         self._count, self._updates, self._position, self._last_step = counters
         self._stale = self.mode == "window" and self._count > 0
 
@@ -314,53 +314,3 @@ class PolyakAverage:
             f"PolyakAverage(mode={self.mode!r}, {name}={hyper!r}, count={self._count}, "
             f"backend={self.backend!r})"
         )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_hypers(mode: Any, window: Any, start: Any, decay: Any):
-    """Validate mode and its one hyperparameter; ``ValueError`` names the culprit."""
-    if mode not in _MODES:
-        raise ValueError(f"invalid mode={mode!r}: expected one of {', '.join(_MODES)}")
-    given = {"window": window, "start": start, "decay": decay}
-    own = {"window": "window", "tail": "start", "ema": "decay"}[mode]
-    for key, value in given.items():
-        if value is not None and key != own:
-            raise ValueError(f"{key}= applies to another mode, not mode={mode!r}")
-    if mode == "window":
-        if window is None:
-            raise ValueError("mode='window' needs window=N (the number of iterates)")
-        if not _is_int(window) or window < 1:
-            raise ValueError(f"invalid window={window!r}: must be an integer >= 1")
-        return mode, int(window), None, None
-    if mode == "tail":
-        start = 0 if start is None else start
-        if not _is_int(start) or start < 0:
-            raise ValueError(f"invalid start={start!r}: must be an integer >= 0")
-        return mode, None, int(start), None
-    decay = 0.999 if decay is None else decay
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
-        raise ValueError(f"invalid decay={decay!r}: must be in [0, 1)")
-    return mode, None, None, float(decay)
-
-
-def _check_counters(sd: Mapping[str, Any], mode: str, window: int | None):
-    """The saved counters, checked for type and range."""
-    values = []
-    for key in ("count", "updates", "position"):
-        value = sd.get(key)
-        if not _is_int(value) or value < 0:
-            raise ValueError(f"state_dict entry {key!r} is {value!r}: not a count")
-        values.append(int(value))
-    count, updates, position = values
-    if mode == "window" and (count > window or position >= window):
-        raise ValueError(
-            f"state_dict entries 'count'={count}, 'position'={position} do not fit "
-            f"window={window}"
-        )
-    last = sd.get("last_step")
-    if last is not None and not _is_int(last):
-        raise ValueError(f"state_dict entry 'last_step' is {last!r}: not a step")
-    return count, updates, position, None if last is None else int(last)

@@ -34,17 +34,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import struct
+import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from optkit import _tempfiles
 from optkit._host import to_numpy
 from optkit._version import __version__
+from optkit.errors import CheckpointError
 from optkit.params import FlatParams
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "optkit.checkpoint/1"
 _META = "__optkit__"
@@ -113,7 +117,9 @@ def _decode(value: Any, arrays: Mapping[str, Any]) -> Any:
         ((tag, inner),) = value.items()
         if tag in ("__ndarray__", "__scalar__"):
             if inner not in arrays:
-                raise ValueError(f"checkpoint refers to an undescribed entry {inner!r}")
+                raise CheckpointError(
+                    "", f"the tree refers to an undescribed entry {inner!r}"
+                )
             return arrays[inner] if tag == "__ndarray__" else arrays[inner][()]
         if tag == "__tuple__":
             return tuple(_decode(v, arrays) for v in inner)
@@ -173,7 +179,10 @@ def save_checkpoint(path: str | os.PathLike, /, **objects: Any) -> None:
     Temporary file in the same folder → write → flush → ``fsync`` →
     ``os.replace`` → ``fsync`` of the folder. On any error (including
     ``KeyboardInterrupt``) the temporary file is removed and the previous
-    checkpoint, if any, is left as it was.
+    checkpoint, if any, is left as it was. The temporary name is short whatever the
+    target's length; it has the target's mode from the start (an existing file's
+    mode, else ``0o666`` less the umask, which is never changed). Temporary files of
+    the same target left by a killed writer are removed by the next save.
 
     Examples
     --------
@@ -201,14 +210,14 @@ def save_checkpoint(path: str | os.PathLike, /, **objects: Any) -> None:
         allow_nan=False,
     )
     target = os.path.abspath(os.fspath(path))
-    folder, base = os.path.split(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+    folder = os.path.dirname(target)
+    _tempfiles.remove_stale(target)
+    fd, tmp = _tempfiles.create(target)
     try:
         with os.fdopen(fd, "wb") as file:
             _write_archive(file, encoder.arrays, meta)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -217,16 +226,6 @@ def save_checkpoint(path: str | os.PathLike, /, **objects: Any) -> None:
             pass
         raise
     _fsync_folder(folder)
-
-
-def _file_mode(target: str) -> int:
-    """The destination's current mode, else what ``open()`` would give (0o666 - umask)."""
-    try:
-        return os.stat(target).st_mode & 0o777
-    except FileNotFoundError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
 
 
 # ----------------------------------------------------------------------- reading
@@ -251,10 +250,13 @@ def load_checkpoint(path: str | os.PathLike, backend: str | None = None) -> dict
 
     Raises
     ------
-    ValueError
-        Not an optkit checkpoint, an unknown format version, an entry whose dtype or
-        shape differs from the description, or an entry that would need pickle
-        (object arrays are refused).
+    CheckpointError
+        A ``ValueError`` naming the file and what is wrong: not an optkit checkpoint,
+        an unknown format version, a damaged or truncated file (bad zip, CRC, npy
+        header or JSON), an entry whose dtype or shape differs from the description,
+        or an entry that would need pickle (object arrays are refused).
+    OSError
+        The file cannot be opened (missing, a folder, no permission).
 
     Examples
     --------
@@ -267,51 +269,82 @@ def load_checkpoint(path: str | os.PathLike, backend: str | None = None) -> dict
     (dtype('float32'), [0.0, 1.0, 2.0], (0.9, 0.999))
     """
     convert = _converter(backend)
+    name = os.fspath(path)
+    with open(name, "rb") as file:  # a missing or unreadable file: that OSError
+        try:
+            tree = _read(file)
+        except CheckpointError as exc:
+            raise CheckpointError(name, exc.reason) from None
+        except _DAMAGE as exc:
+            raise CheckpointError(name, f"damaged ({type(exc).__name__}: {exc})") from exc
+    return _convert(tree, convert) if convert is not None else tree
+
+
+#: What reading a damaged file raises (zip, npy, JSON and tree decoding errors).
+_DAMAGE = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    zlib.error,
+    struct.error,
+)
+
+
+def _read(file: Any) -> Any:
+    """The decoded tree of an open checkpoint file (errors name what is wrong)."""
     try:
-        archive = np.load(os.fspath(path), allow_pickle=False)
+        archive = np.load(file, allow_pickle=False)
     except ValueError as exc:  # a pickle file, or a .npy holding objects
-        raise ValueError(
-            f"{os.fspath(path)!r} is not an optkit checkpoint: {exc}"
-        ) from None
+        raise CheckpointError("", f"not an optkit checkpoint: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{os.fspath(path)!r} is not an optkit checkpoint (not an .npz)")
+        raise CheckpointError("", "not an optkit checkpoint (not an .npz)")
     with archive:
         if _META not in archive.files:
-            raise ValueError(
-                f"{os.fspath(path)!r} is not an optkit checkpoint (no {_META})"
-            )
-        meta = json.loads(_entry(archive, _META).tobytes().decode("utf-8"))
+            raise CheckpointError("", f"not an optkit checkpoint (no {_META})")
+        try:
+            meta = json.loads(_entry(archive, _META).tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError("", f"its description is damaged ({exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(
-                f"{os.fspath(path)!r}: unsupported checkpoint format "
+            raise CheckpointError(
+                "",
+                f"unsupported checkpoint format "
                 f"{meta.get('format') if isinstance(meta, dict) else meta!r}; "
-                f"this optkit reads {FORMAT}"
+                f"this optkit reads {FORMAT}",
             )
+        for needed in ("arrays", "tree"):
+            if needed not in meta:
+                raise CheckpointError("", f"its description has no {needed!r}")
         table = meta["arrays"]
         extra = sorted(set(archive.files) - set(table) - {_META})
         if extra:
-            raise ValueError(f"{os.fspath(path)!r}: undescribed entries {extra}")
+            raise CheckpointError("", f"undescribed entries {extra}")
         arrays = {}
         for key, info in table.items():
             array = _entry(archive, key, info["path"])
             if array.dtype.str != info["dtype"] or list(array.shape) != info["shape"]:
-                raise ValueError(
-                    f"checkpoint entry {info['path']!r} is {array.dtype.str} "
-                    f"{list(array.shape)}, described as {info['dtype']} {info['shape']}"
+                raise CheckpointError(
+                    "",
+                    f"entry {info['path']!r} is {array.dtype.str} {list(array.shape)}, "
+                    f"described as {info['dtype']} {info['shape']}",
                 )
             arrays[key] = array
-    tree = _decode(meta["tree"], arrays)
-    return _convert(tree, convert) if convert is not None else tree
+    return _decode(meta["tree"], arrays)
 
 
 def _entry(archive: Any, key: str, path: str | None = None) -> np.ndarray:
     try:
         return archive[key]
     except KeyError:
-        raise ValueError(f"checkpoint entry {path or key!r} is missing") from None
+        raise CheckpointError("", f"entry {path or key!r} is missing") from None
     except ValueError as exc:  # object arrays: numpy refuses without pickle
-        raise ValueError(
-            f"checkpoint entry {path or key!r} cannot be loaded without pickle: {exc}"
+        raise CheckpointError(
+            "", f"entry {path or key!r} cannot be loaded without pickle: {exc}"
         ) from None
 
 

@@ -6,6 +6,7 @@ Also reachable as ``python -m optkit``.
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 
@@ -40,20 +41,55 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest ``--size`` accepted (2^34 parameters: 64 GiB of float32 per array).
+MAX_SIZE = 1 << 34
+#: Range of ``--min-time`` in seconds.
+MIN_TIME_RANGE = (1e-3, 60.0)
+
+
 def _size(text: str) -> int:
-    """Parse a parameter count: ``16777216``, ``2^24``, ``2**24`` or ``1e6``."""
+    """Parse a parameter count in [1, 2^34]: ``16777216``, ``2^24``, ``2**24`` or ``1e6``.
+
+    The bound is checked before any power is computed, so ``9^99999999`` is refused
+    at once instead of being evaluated.
+    """
+    text = text.strip()
     try:
-        for sep in ("^", "**"):
+        for sep in ("**", "^"):
             if sep in text:
-                base, exp = text.split(sep)
-                value = int(base) ** int(exp)
+                base_text, exp_text = text.split(sep)
+                base, exp = int(base_text), int(exp_text)
+                if base < 1 or exp < 0:
+                    raise argparse.ArgumentTypeError(f"size {text!r} must be >= 1")
+                if base > 1 and exp * math.log2(base) > math.log2(MAX_SIZE) + 1e-9:
+                    raise argparse.ArgumentTypeError(
+                        f"size {text!r} is larger than the maximum 2^34"
+                    )
+                value = base**exp
                 break
         else:
-            value = int(float(text))
+            number = float(text)
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError(text)
+            value = int(number)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 2^24)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be >= 1, got {value}")
+    if not 1 <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size must be in [1, 2^34], got {text!r}")
+    return value
+
+
+def _min_time(text: str) -> float:
+    """Seconds per timing batch: a finite number in [0.001, 60]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    low, high = MIN_TIME_RANGE
+    if not low <= value <= high:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"min-time must be in [{low}, {high}], got {text!r}"
+        )
     return value
 
 
@@ -94,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("optimizer", nargs="?", default="adam", choices=sorted(OPTIMIZERS))
     bench.add_argument(
-        "--size", type=_size, default=1 << 24, help="number of parameters (default 2^24)"
+        "--size",
+        type=_size,
+        default=1 << 24,
+        help="number of parameters, in [1, 2^34] (default 2^24)",
     )
     bench.add_argument(
         "--backend",
@@ -104,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     bench.add_argument(
-        "--min-time", type=float, default=0.2, help="seconds per timing batch (default 0.2)"
+        "--min-time",
+        type=_min_time,
+        default=0.2,
+        help="seconds per timing batch, in [0.001, 60] (default 0.2)",
     )
     bench.set_defaults(func=_bench)
     return parser
@@ -113,11 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``optkit`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error exits with status 2, no traceback
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MemoryError:
+        print(
+            f"optkit: error: not enough memory for this run (--size "
+            f"{getattr(args, 'size', '?')}); try a smaller --size",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("optkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteGradientError"]
+__all__ = ["CheckpointError", "KernelCacheWarning", "NonFiniteGradientError"]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -30,3 +30,38 @@ class NonFiniteGradientError(FloatingPointError):
             f"{step}; nothing was updated. Pass nonfinite='skip' to skip such steps or "
             f"'propagate' to apply them as torch does"
         )
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """optkit's on-disk kernel cache could not be used as configured, or held a damaged
+    entry; kernels were rebuilt or compiled in memory, and results are unaffected.
+
+    Given once per process and cause. The message names the folder or entry and why.
+    """
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged, or is not an optkit checkpoint; nothing was loaded.
+
+    Attributes ``path`` (the file) and ``reason`` (what is wrong, e.g. ``damaged
+    (BadZipFile: Bad CRC-32 for file 'a0.npy')`` or ``entry 'w' is missing``).
+
+    Examples
+    --------
+    >>> import os, tempfile, optkit as ok
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.npz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"PK\x03\x04 not really a zip")
+    >>> try:
+    ...     ok.load_checkpoint(path)
+    ... except ok.CheckpointError as err:
+    ...     print(err.reason.split(" (")[0], err.path == path, isinstance(err, ValueError))
+    damaged True True
+    """
+
+    def __init__(self, path: str, reason: str = ""):
+        self.path, self.reason = path, reason
+        super().__init__(f"checkpoint {path!r}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))

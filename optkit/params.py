@@ -41,13 +41,18 @@ class FlatParams:
     Parameters
     ----------
     arrays : mapping of str to array
-        Initial values; they are copied into the buffers. All arrays must come
-        from one array library (and device).
+        Initial values. They are **copied** into new buffers: the arrays you pass
+        never move when an optimizer steps this FlatParams; read and write the
+        views ``fp[name]`` instead (or adopt memory you own with
+        :meth:`from_buffers`). All arrays must come from one array library (and
+        device).
 
     Attributes
     ----------
     buffers : dict
         ``{dtype name: 1-D buffer}``; every named view lives in one of them.
+    adopted : bool
+        True when the buffers were adopted by :meth:`from_buffers` (not copies).
 
     Examples
     --------
@@ -62,7 +67,11 @@ class FlatParams:
     True
     >>> float(fp["w"][0, 0]), float(fp["b"][0])
     (0.5, 0.0)
+    >>> fp
+    FlatParams(2 arrays; float32: 9; copies of the given arrays: use fp[name])
     """
+
+    adopted = False
 
     def __init__(self, arrays: Mapping[str, Any]):
         if not isinstance(arrays, Mapping) or not arrays:
@@ -95,6 +104,48 @@ class FlatParams:
             view = self._make_view(name)
             view[...] = a
             self._views[name] = view
+
+    @classmethod
+    def from_buffers(
+        cls, buffers: Mapping[str, Any], layout: Mapping[str, Any]
+    ) -> FlatParams:
+        """Adopt existing 1-D contiguous buffers, without copying: the views alias them.
+
+        Parameters
+        ----------
+        buffers : mapping of dtype name to 1-D array
+            ``{"float32": buf, ...}``: C-contiguous, real floating, of one array
+            library; the name must be the buffer's dtype name.
+        layout : mapping of str to (dtype name, offset, shape), or to shape
+            Where each named view lives, as in :attr:`layout` (so
+            ``FlatParams.from_buffers(fp.buffers, fp.layout)`` shares ``fp``'s
+            memory). With one buffer, a shape alone packs the views in order.
+            Views may not overlap; elements outside every view are still updated
+            by an optimizer stepping the buffer.
+
+        Returns
+        -------
+        FlatParams
+            Its ``buffers`` are the given arrays (``adopted`` is True).
+
+        Examples
+        --------
+        >>> import numpy as np, optkit as ok
+        >>> theta = np.ones(7)                     # memory the model already reads
+        >>> fp = ok.FlatParams.from_buffers({"float64": theta}, {"w": (2, 3), "b": (1,)})
+        >>> _ = ok.SGD(fp, lr=0.5, backend="numpy").step(fp.zeros_like())
+        >>> fp["b"] is not theta and np.shares_memory(fp["b"], theta)
+        True
+        >>> fp
+        FlatParams(2 arrays; float64: 7; adopted buffers)
+        """
+        from optkit._flat_adopt import adopt
+
+        out = object.__new__(cls)
+        out._xp, out._layout, out.buffers = adopt(buffers, layout)
+        out._views = {name: out._make_view(name) for name in out._layout}
+        out.adopted = True
+        return out
 
     def _make_view(self, name: str):
         key, offset, shape = self._layout[name]
@@ -141,7 +192,12 @@ class FlatParams:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}: {b.shape[0]}" for k, b in self.buffers.items())
-        return f"FlatParams({len(self)} arrays; {sizes})"
+        kind = (
+            "adopted buffers"
+            if self.adopted
+            else "copies of the given arrays: use fp[name]"
+        )
+        return f"FlatParams({len(self)} arrays; {sizes}; {kind})"
 
 
 def _size(shape) -> int:

@@ -16,7 +16,7 @@ and drive any hyperparameter, and its state round-trips through ``state_dict``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from optkit._plateau import ReduceOnPlateau
@@ -190,10 +190,42 @@ class _Join(Schedule):
             for i, s in enumerate(self.schedules)
         }
 
+    def check_state_dict(self, state: Any, where: str = "") -> None:
+        """Each part's state, checked by the part (``where[i]...`` in errors)."""
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{where or 'join state'} is a {type(state).__name__}, expected a dict"
+            )
+        parts = {str(i): s for i, s in enumerate(self.schedules)}
+        unknown = [k for k in state if k not in parts]
+        if unknown:
+            raise ValueError(f"{where or 'join state'}: unknown parts {unknown}")
+        for k, part in parts.items():
+            path = f"{where}[{k}]"
+            if k not in state:
+                if hasattr(part, "state_dict") and part.state_dict():
+                    raise ValueError(f"{path} is missing (that schedule has state)")
+            elif isinstance(part, Schedule):
+                part.check_state_dict(state[k], where=path)
+            elif not hasattr(part, "load_state_dict") and state[k] != {}:
+                raise ValueError(f"{path}: {part!r} has no state, got {state[k]!r}")
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for i, s in enumerate(self.schedules):
-            if hasattr(s, "load_state_dict") and str(i) in state:
-                s.load_state_dict(state[str(i)])
+        """Load every part's state, or none (checked first; restored on an error)."""
+        self.check_state_dict(state)
+        loads = [
+            (s, state[str(i)])
+            for i, s in enumerate(self.schedules)
+            if hasattr(s, "load_state_dict") and str(i) in state
+        ]
+        backups = [(s, s.state_dict()) for s, _ in loads]
+        try:
+            for s, saved in loads:
+                s.load_state_dict(saved)
+        except Exception:
+            for s, saved in backups:
+                s.load_state_dict(saved)
+            raise
 
 
 def join(

@@ -11,13 +11,15 @@ processed as "super-rows" (:data:`ROW_WIDTH`), and reductions get per-thread par
 sums that are added in thread order.
 
 Each generated module is written into the kernel cache folder under a name that
-hashes its text and the Numba/NumPy versions, so Numba's on-disk cache
-(``cache=True``) works across processes and is never stale (see
-:mod:`optkit._exec.numba_cache`).
+hashes its text and the Numba/NumPy versions, so Numba's on-disk cache works across
+processes and is never stale; the folder is private and the cache repairs itself
+(see :mod:`optkit._exec.numba_cache`). Parallel loops run under a lock when Numba's
+``workqueue`` threading layer is in use (it aborts on concurrent launches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
@@ -70,14 +72,14 @@ FASTMATH = frozenset({"nsz"})
 #: 4.9 ms without); the order is fixed at compile time, so results stay deterministic.
 REDUCE_FASTMATH = frozenset({"nsz", "reassoc"})
 
-_modules: dict[Plan, Any] = {}
-_lock = threading.Lock()
+_modules: dict[Plan, numba_cache.KernelModule] = {}
+_lock = threading.RLock()
 _F64 = np.dtype(np.float64)
 _F16 = np.dtype(np.float16)
 
 
 # ----------------------------------------------------------------- modules
-def _module(plan: Plan) -> Any:
+def _module(plan: Plan) -> numba_cache.KernelModule:
     """The loaded module of ``plan`` (generated, written and imported once)."""
     module = _modules.get(plan)
     if module is None:
@@ -88,25 +90,42 @@ def _module(plan: Plan) -> Any:
                 key = "\0".join([text, numba.__version__, np.__version__])
                 digest = hashlib.sha256(key.encode()).hexdigest()[:16]
                 name = f"optkit_{plan.rule.name}_{plan.kind}_{digest}"
-                module = _modules[plan] = numba_cache.load_generated(name, text)
+                module = _modules[plan] = numba_cache.KernelModule(name, text)
     return module
 
 
-def _call(module: Any, function: str, *args: Any) -> Any:
-    """Call a generated loop; a damaged cache entry is discarded and rebuilt once."""
-    return numba_cache.call(module, function, args)
+def _call(kernel: numba_cache.KernelModule, function: str, *args: Any) -> Any:
+    """Call a generated loop. Parallel loops run under the threading-layer lock; a
+    damaged cache entry is discarded and rebuilt once (see numba_cache)."""
+    lock = numba_cache.parallel_lock() if function in ("parallel",) else _NO_LOCK
+    with lock:
+        try:
+            return getattr(kernel.module, function)(*args)
+        except Exception as exc:
+            return kernel.recover(exc, lambda m: getattr(m, function)(*args))
+
+
+_NO_LOCK = contextlib.nullcontext()
+
+
+def clear_kernels() -> None:
+    """Forget every loaded kernel module (the next call generates or loads it again)."""
+    with _lock:
+        _modules.clear()
+        _flats.clear()
+        _count.clear()
 
 
 class _Flat:
     """The cached pieces of a flat update (the hot path of every optimizer step)."""
 
-    __slots__ = ("consts", "module", "parallel", "serial")
+    __slots__ = ("consts", "kernel")
 
     def __init__(self, rule: Rule):
         tr = trace(rule)
-        plan = Plan(rule, "update", "flat", bind=("scalar",) * len(tr.lifted))
-        self.module = _module(plan)
-        self.serial, self.parallel = self.module.serial, self.module.parallel
+        self.kernel = _module(
+            Plan(rule, "update", "flat", bind=("scalar",) * len(tr.lifted))
+        )
         self.consts = [float(tr.nodes[i].value) for i in tr.consts]
 
 
@@ -179,8 +198,9 @@ def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
         if p.ndim != 1 or not contiguous or g.ndim != 1 or not g.flags.c_contiguous:
             buffers = [_flat_view(b) for b in buffers]
         k = np.array([*values, *flat.consts], dtype=p.dtype)
-        loop = flat.serial if size < PARALLEL_THRESHOLD else flat.parallel
-        numba_cache.call_function(flat.module, loop, (*buffers, k))
+        _call(
+            flat.kernel, "serial" if size < PARALLEL_THRESHOLD else "parallel", *buffers, k
+        )
     else:
         _update_population(rule, p, buffers, values)
     if not contiguous:
@@ -211,11 +231,10 @@ def _update_population(rule: Rule, p: np.ndarray, buffers: list, values: list) -
 class _Count:
     """The cached nonfinite-count kernel (one read of the gradient)."""
 
-    __slots__ = ("constants", "module", "parallel", "serial")
+    __slots__ = ("constants", "kernel")
 
     def __init__(self):
-        self.module = _module(Plan(nonfinite, "reduce", "flat", "all", ()))
-        self.serial, self.parallel = self.module.serial, self.module.parallel
+        self.kernel = _module(Plan(nonfinite, "reduce", "flat", "all", ()))
         self.constants = {
             t: _scalars(nonfinite, [], np.dtype(t)) for t in (np.float32, np.float64)
         }
@@ -233,9 +252,8 @@ def count_nonfinite(x: np.ndarray) -> int:
     kernel = _count[0]
     flat = x if x.ndim == 1 and x.flags.c_contiguous else _flat_view(x)
     total = np.zeros(1, np.int64)
-    loop = kernel.serial if flat.shape[0] < PARALLEL_THRESHOLD else kernel.parallel
-    k = kernel.constants[x.dtype.type]
-    numba_cache.call_function(kernel.module, loop, (flat, k, total))
+    loop = "serial" if flat.shape[0] < PARALLEL_THRESHOLD else "parallel"
+    _call(kernel.kernel, loop, flat, kernel.constants[x.dtype.type], total)
     return int(total[0])
 
 

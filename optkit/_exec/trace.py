@@ -357,8 +357,8 @@ def trace(rule: Rule) -> Trace:
     >>> t = trace(adam)
     >>> t.state, t.hypers[:3]
     (('m', 'v'), ('step_size', 'beta1', 'beta2'))
-    >>> sorted({t.nodes[i].op for i in t.lifted})   # hyperparameters, 1 - beta1, 1 - beta2
-    ['input', 'sub']
+    >>> sorted({t.nodes[i].op for i in t.lifted})  # 1 - beta1, 1 - beta2, sqrt(bc2): host
+    ['input', 'sqrt', 'sub']
     """
     b = _Builder()
     positional, keywords = _inputs(rule, b)

@@ -244,22 +244,32 @@ class BatchNorm:
         return {name: _to_host(a) for name, a in self._state_arrays().items()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Copy values in place (bindings to a FlatParams stay); keys must match."""
+        """Copy values in place (bindings to a FlatParams stay): all or nothing.
+
+        Checked before anything is written: the keys (torch's names), and for each
+        value its type, shape and dtype; γ, β and the running statistics must be
+        finite, ``running_var >= 0`` and ``num_batches_tracked >= 0``. Raises
+        ``ValueError`` (``TypeError`` for a type or dtype) naming the key.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"BatchNorm.load_state_dict needs a dict, got {type(state_dict).__name__}"
+            )
         own = self._state_arrays()
         missing = sorted(set(own) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(own))
+        unexpected = sorted(set(state_dict) - set(own), key=str)
         if missing or unexpected:
-            raise KeyError(
+            raise ValueError(
                 f"BatchNorm.load_state_dict: missing keys {missing}, unexpected keys "
                 f"{unexpected}"
             )
+        values = {name: _checked(name, state_dict[name], t) for name, t in own.items()}
         for name, target in own.items():
-            value = np.asarray(_to_host(state_dict[name]))
-            check_saved(f"state_dict[{name!r}]", value, target)
+            if isinstance(target, np.ndarray) and not target.flags.writeable:
+                raise ValueError(f"{name}: the layer's array is read-only; nothing loaded")
         for name, target in own.items():
-            value = _to_host(state_dict[name])
             xp = _array_module("cupy" if _is_cupy(target) else None)
-            target[...] = xp.asarray(value, dtype=target.dtype)
+            target[...] = xp.asarray(values[name], dtype=target.dtype)
 
     def __repr__(self) -> str:
         return (
@@ -280,6 +290,25 @@ def _validate(num_features: Any, eps: Any, momentum: Any) -> None:
         raise ValueError(f"eps={eps} must be >= 0")
     if momentum is not None and not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum={momentum} must be in [0, 1] (or None)")
+
+
+def _checked(name: str, value: Any, target: Any) -> np.ndarray:
+    """A host copy of a saved value, after every check on it."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{name} is a {type(value).__name__}, expected an array")
+    if not isinstance(value, np.ndarray) and hasattr(value, "__dlpack__"):
+        if not _is_cupy(value):  # e.g. a torch state_dict: CPU tensors
+            value = np.from_dlpack(value.detach() if hasattr(value, "detach") else value)
+    host = _to_host(value)
+    check_saved(name, host, target)
+    if name == "num_batches_tracked":
+        if host < 0:
+            raise ValueError(f"{name} is {host}: a count must be >= 0")
+    elif not np.all(np.isfinite(host)):
+        raise ValueError(f"{name} holds NaN or infinity")
+    elif name == "running_var" and np.any(host < 0):
+        raise ValueError(f"{name} holds a negative variance")
+    return host
 
 
 def _array_module(backend: str | None):

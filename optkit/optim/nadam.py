@@ -7,6 +7,7 @@ from typing import Any
 from optkit import rules
 from optkit.optim import _validate as V
 from optkit.optim._host_math import int_power, real_power
+from optkit.optim._state import unit_closed
 from optkit.optim.adam import adam_host_hypers
 from optkit.optim.optimizer import Optimizer
 
@@ -64,6 +65,7 @@ class NAdam(Optimizer):
         "maximize": V.flag,
         "decoupled_weight_decay": V.flag,
     }
+    group_state_checks = {"mu_product": unit_closed}
 
     def __init__(
         self,

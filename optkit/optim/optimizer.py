@@ -79,6 +79,8 @@ class Optimizer:
     """
 
     checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+    #: Host-side per-group state a subclass keeps (``{key: validator(name, value)}``),
+    #: checked by :meth:`load_state_dict` and required once the group has stepped.
     group_state_checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
 
     def __init__(
@@ -365,7 +367,12 @@ class Optimizer:
         return _to_host(value)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; everything is checked before anything is written."""
+        """Restore a :meth:`state_dict`: all or nothing.
+
+        Everything is checked before anything is written (step counts, names, every
+        hyperparameter, state array, group state and schedule state); an error is a
+        ``ValueError``/``TypeError`` naming the key path, e.g. ``param_groups[0].lr``.
+        """
         from optkit.optim._state import load_optimizer_state
 
         load_optimizer_state(self, state_dict)

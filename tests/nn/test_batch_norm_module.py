@@ -168,29 +168,92 @@ def test_state_dict_round_trip(cpu_backend):
     assert int(fresh.num_batches_tracked) == 2
 
 
-def test_load_state_dict_checks_keys_and_shapes_before_writing():
+def _with(**changes):
+    def change(state):
+        state.update(changes)
+        for name, value in list(state.items()):
+            if value is None:
+                del state[name]
+
+    return change
+
+
+C3 = np.float32
+#: kind -> (change of a valid state dict, error, pattern naming the culprit)
+BAD_BN_LOADS = {
+    "missing": (_with(bias=None), ValueError, r"missing keys \['bias'\]"),
+    "unexpected": (_with(extra=np.zeros(3)), ValueError, r"unexpected keys \['extra'\]"),
+    "shape": (
+        _with(running_var=np.full(4, 7.0, C3)),
+        ValueError,
+        r"^running_var has shape",
+    ),
+    "dtype": (_with(weight=np.full(3, 1e300)), TypeError, r"^weight has dtype float64"),
+    "not_an_array": (_with(bias=[0.0, 0.0, 0.0]), TypeError, r"^bias is a list"),
+    "nan": (_with(running_mean=np.array([0, np.nan, 0], C3)), ValueError, "^running_mean"),
+    "inf": (_with(weight=np.array([1, 1, np.inf], C3)), ValueError, "^weight holds"),
+    "negative_variance": (
+        _with(running_var=np.array([1, -1, 1], C3)),
+        ValueError,
+        "^running_var holds a negative",
+    ),
+    "negative_count": (
+        _with(num_batches_tracked=np.array(-3, np.int64)),
+        ValueError,
+        "^num_batches_tracked is -3",
+    ),
+    "float_count": (
+        _with(num_batches_tracked=np.array(2.0)),
+        TypeError,
+        "^num_batches_tracked has dtype float64",
+    ),
+}
+
+
+def _bn_snapshot(bn: BatchNorm) -> dict:
+    return {k: np.array(v, copy=True) for k, v in bn.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", list(BAD_BN_LOADS))
+def test_bad_load_names_the_key_and_changes_nothing(kind):
+    change, error, pattern = BAD_BN_LOADS[kind]
     bn = BatchNorm(3)
-    state = bn.state_dict()
-    with pytest.raises(KeyError, match="missing keys \\['bias'\\]"):
-        bn.load_state_dict({k: v for k, v in state.items() if k != "bias"})
-    with pytest.raises(KeyError, match="unexpected keys \\['extra'\\]"):
-        bn.load_state_dict({**state, "extra": np.zeros(3)})
-    bad = {
-        **state,
-        "running_var": np.full(4, 7.0, np.float32),
-        "weight": np.full(3, 9.0, np.float32),
-    }
-    with pytest.raises(ValueError, match="running_var"):
-        bn.load_state_dict(bad)
-    assert bn.weight.tolist() == [1.0] * 3  # nothing written
-    wrong_dtype = {
-        **state,
-        "weight": np.full(3, 1e300),
-        "bias": np.full(3, 5.0, np.float32),
-    }
-    with pytest.raises(TypeError, match=r"\['weight'\] has dtype float64"):
-        bn.load_state_dict(wrong_dtype)
-    assert bn.bias.tolist() == [0.0] * 3  # nothing written
+    bn(batch())
+    donor = BatchNorm(3)
+    donor.weight[...] = 9.0
+    for _ in range(2):
+        donor(batch())
+    state = donor.state_dict()
+    change(state)
+    before = _bn_snapshot(bn)
+    with pytest.raises(error, match=pattern):
+        bn.load_state_dict(state)
+    after = _bn_snapshot(bn)
+    assert after.keys() == before.keys()
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name], strict=True)
+
+
+def test_load_into_a_read_only_layer_writes_nothing():
+    bn = BatchNorm(3)
+    bn.running_var = bn.running_var.copy()
+    bn.running_var.flags.writeable = False
+    state = BatchNorm(3).state_dict()
+    state["weight"] = np.full(3, 2.0, np.float32)
+    with pytest.raises(ValueError, match=r"^running_var: .*read-only"):
+        bn.load_state_dict(state)
+    assert bn.weight.tolist() == [1.0] * 3
+
+
+@pytest.mark.torch
+def test_load_accepts_a_torch_state_dict():
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.BatchNorm1d(3)
+    ref(torch.randn(8, 3))
+    bn = BatchNorm(3)
+    bn.load_state_dict(ref.state_dict())
+    np.testing.assert_array_equal(bn.running_mean, ref.running_mean.numpy())
+    assert int(bn.num_batches_tracked) == 1
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,9 @@ def test_normalize_loop_is_vectorized():
     batch_norm(x, None, None, None, None, training=True, axis=-1, backend="numba")
     module = numba_exec._module(Plan(scale_offset, "map", "rows", bind=()))
     opts = {"error_model": "numpy", "fastmath": set(numba_exec.FASTMATH)}
-    fresh = numba.njit(**opts)(module.serial.py_func)  # cached code cannot be inspected
+    fresh = numba.njit(**opts)(
+        module.module.serial.py_func
+    )  # cached code cannot be inspected
     fresh(x, np.empty_like(x), np.ones(32), np.zeros(32), np.zeros(0))
     asm = fresh.inspect_asm(fresh.signatures[0])
     assert "ymm" in asm or "zmm" in asm

@@ -9,6 +9,7 @@ import pytest
 from _support.configs import BY_NAME, assert_snapshot_equal, snapshot
 
 import optkit as ok
+from optkit import schedules as S
 
 # --------------------------------------------------------------------------- E1
 #: (class, keyword arguments, error, message pattern): torch optim_db's error_inputs.
@@ -313,3 +314,27 @@ def test_empty_params_rejected():
         ok.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="empty"):
         ok.SGD({}, lr=0.1)
+
+
+def test_float16_params_take_the_numpy_path_under_auto_with_one_warning():
+    w = np.ones(5, np.float16)
+    with pytest.warns(RuntimeWarning, match="'param' is float16"):
+        opt = ok.Adam(w, lr=0.1)
+    assert opt.backend == "numpy"
+    opt.step(np.ones(5, np.float16))
+    assert w.dtype == np.float16 and np.all(w < 1)
+
+
+def test_float16_params_with_explicit_numba_raise_naming_the_parameter():
+    with pytest.raises(TypeError, match="'half' is float16"):
+        ok.SGD({"half": np.ones(3, np.float16)}, lr=0.1, backend="numba")
+
+
+def test_delta_bar_delta_refuses_a_schedule_for_its_initial_rate():
+    with pytest.raises(TypeError, match="initial value"):
+        ok.DeltaBarDelta(np.ones(2), lr=S.linear(0.1, 0.0, 10))
+
+
+def test_nadam_betas_not_a_pair_names_betas():
+    with pytest.raises(ValueError, match="betas"):
+        ok.NAdam(np.ones(2), betas=0.9)

@@ -231,3 +231,98 @@ def test_flat_params_state_dict_round_trip(cpu_backend):
     opt_b.step(g)
     for k in a.buffers:
         np.testing.assert_array_equal(a.buffers[k], b.buffers[k])
+
+
+# --------------------------------------------------------------------------- copies, adoption
+def test_flat_params_copies_its_inputs_and_says_so(cpu_backend):
+    w = np.ones(3)
+    fp = ok.FlatParams({"w": w})
+    ok.SGD(fp, lr=0.5, backend=cpu_backend).step({"w": np.ones(3)})
+    assert w.tolist() == [1.0, 1.0, 1.0]  # the caller's array never moves
+    assert fp["w"].tolist() == [0.5, 0.5, 0.5]
+    assert "copies of the given arrays" in repr(fp) and not fp.adopted
+    assert "copied" in ok.FlatParams.__doc__
+
+
+def test_from_buffers_adopts_memory_without_copying(cpu_backend):
+    theta = np.arange(10.0)
+    layout = {"w": ("float64", 0, (2, 3)), "b": ("float64", 6, (3,))}
+    fp = ok.FlatParams.from_buffers({"float64": theta}, layout)
+    assert fp.buffers["float64"] is theta and fp.adopted
+    assert "adopted buffers" in repr(fp)
+    assert np.shares_memory(fp["w"], theta) and fp["b"].tolist() == [6.0, 7.0, 8.0]
+    grads = fp.zeros_like()
+    grads["b"][...] = 1.0
+    ok.SGD(fp, lr=0.5, backend=cpu_backend).step(grads)
+    np.testing.assert_array_equal(theta, [0, 1, 2, 3, 4, 5, 5.5, 6.5, 7.5, 9])
+    twin = ok.FlatParams.from_buffers(fp.buffers, fp.layout)  # shares fp's memory
+    assert twin.layout == fp.layout and np.shares_memory(twin["w"], fp["w"])
+
+
+def test_from_buffers_packs_shapes_in_order_for_one_buffer():
+    buf = np.zeros(7, np.float32)
+    fp = ok.FlatParams.from_buffers({"float32": buf}, {"w": (2, 3), "s": (), "e": 0})
+    assert fp.layout == {
+        "w": ("float32", 0, (2, 3)),
+        "s": ("float32", 6, ()),
+        "e": ("float32", 7, (0,)),
+    }
+
+
+@pytest.mark.parametrize(
+    "buffers, layout, error, pattern",
+    [
+        ({}, {"w": 3}, TypeError, "non-empty"),
+        ({"float64": np.ones((2, 3))}, {"w": 3}, ValueError, "1-D and C-contiguous"),
+        ({"float64": np.ones(6)[::2]}, {"w": 3}, ValueError, "C-contiguous"),
+        ({"float32": np.ones(3)}, {"w": 3}, ValueError, r"dtype float64, not float32"),
+        ({"int64": np.arange(3)}, {"w": 3}, TypeError, "int64"),
+        ({"float64": np.ones(3)}, {"w": 4}, ValueError, r"'w'.*\[0, 4\).*length 3"),
+        ({"float64": np.ones(3)}, {"w": ("float64", -1, (1,))}, ValueError, "'w'"),
+        ({"float64": np.ones(3)}, {"w": ("float32", 0, (1,))}, ValueError, "'float32'"),
+        ({"float64": np.ones(3)}, {"w": (1.5,)}, TypeError, "'w'"),
+        (
+            {"float64": np.ones(4)},
+            {"a": ("float64", 0, (3,)), "b": ("float64", 2, (2,))},
+            ValueError,
+            "'a' and 'b' overlap",
+        ),
+        (
+            {"float64": np.ones(3), "float32": np.ones(3, np.float32)},
+            {"w": (3,)},
+            ValueError,
+            "several buffers",
+        ),
+        ({"float64": np.ones(3)}, {}, TypeError, "layout"),
+    ],
+    ids=[
+        "empty",
+        "two_dimensional",
+        "strided",
+        "wrong_key",
+        "integer",
+        "too_long",
+        "negative_offset",
+        "unknown_buffer",
+        "bad_shape",
+        "overlap",
+        "ambiguous",
+        "empty_layout",
+    ],
+)
+def test_from_buffers_errors(buffers, layout, error, pattern):
+    with pytest.raises(error, match=pattern):
+        ok.FlatParams.from_buffers(buffers, layout)
+
+
+def test_dict_gradients_on_flat_params_over_several_steps(cpu_backend):
+    arrays = {"w": np.linspace(-1, 1, 6).reshape(2, 3), "b": np.array([0.5, -0.5])}
+    flat = ok.FlatParams(arrays)
+    separate = {k: v.copy() for k, v in arrays.items()}
+    opt_flat = ok.Adam(flat, lr=0.1, backend=cpu_backend)
+    opt_sep = ok.Adam(separate, lr=0.1, backend=cpu_backend)
+    for step in range(4):
+        opt_flat.step({k: (step + 1) * flat[k] for k in flat.keys()})
+        opt_sep.step({k: (step + 1) * v for k, v in separate.items()})
+    for k in arrays:
+        np.testing.assert_allclose(flat[k], separate[k], rtol=1e-12)

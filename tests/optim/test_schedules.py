@@ -78,6 +78,7 @@ def test_warmup_then_schedule():
         (lambda: S.ReduceOnPlateau(0.1, factor=1.5), "factor=1.5"),
         (lambda: S.ReduceOnPlateau(0.1, mode="avg"), "mode='avg'"),
         (lambda: S.ReduceOnPlateau(0.1, patience=-1), "patience=-1"),
+        (lambda: S.ReduceOnPlateau(-0.1), "start=-0.1"),
     ],
 )
 def test_bad_arguments_name_the_culprit(make, message):
@@ -164,6 +165,82 @@ def test_reduce_on_plateau_inside_join_and_state_round_trip(cpu_backend):
     fresh.load_state_dict(state)
     assert fresh_plateau.value == 0.05
     assert fresh_plateau.best == 1.0
+
+
+# ---------------------------------------------------------------- loading schedule states
+def _plateau_state(**changes):
+    state = {
+        "value": 0.05,
+        "best": 0.5,
+        "observations": 4,
+        "bad_observations": 1,
+        "cooldown_left": 0,
+    }
+    state.update(changes)
+    return {k: v for k, v in state.items() if v is not None}
+
+
+BAD_PLATEAU_STATES = [
+    (_plateau_state(value=-0.01), ValueError, r"^value is -0\.01"),
+    (_plateau_state(value=float("nan")), ValueError, r"^value is nan"),
+    (_plateau_state(value=float("inf")), ValueError, r"^value is inf"),
+    (_plateau_state(value="0.1"), TypeError, r"^value is '0\.1'"),
+    (_plateau_state(value=True), TypeError, r"^value is True"),
+    (_plateau_state(best=float("nan")), ValueError, r"^best is nan"),
+    (_plateau_state(observations=-1), ValueError, r"^observations is -1"),
+    (_plateau_state(observations=2.5), TypeError, r"^observations is 2\.5"),
+    (_plateau_state(bad_observations=5), ValueError, r"^bad_observations is 5"),
+    (_plateau_state(bad_observations=2, observations=1), ValueError, r"^bad_observations"),
+    (_plateau_state(cooldown_left=3), ValueError, r"^cooldown_left is 3.*cooldown=1"),
+    (
+        _plateau_state(cooldown_left=None),
+        ValueError,
+        r"missing entries \['cooldown_left'\]",
+    ),
+    (_plateau_state(extra=1), ValueError, r"unknown entries \['extra'\]"),
+    ([0.05], TypeError, "is a list"),
+]
+
+
+@pytest.mark.parametrize("state, error, pattern", BAD_PLATEAU_STATES)
+def test_reduce_on_plateau_load_checks_everything_first(state, error, pattern):
+    plateau = S.ReduceOnPlateau(0.1, factor=0.5, patience=2, cooldown=1)
+    for metric in (1.0, 0.5, 0.7):
+        plateau.observe(metric)
+    before = plateau.state_dict()
+    with pytest.raises(error, match=pattern):
+        plateau.load_state_dict(state)
+    assert plateau.state_dict() == before
+    plateau.load_state_dict(_plateau_state())  # a valid state loads
+    assert plateau.state_dict() == _plateau_state()
+
+
+def test_joined_schedule_load_is_all_or_nothing():
+    first, second = S.ReduceOnPlateau(0.1), S.ReduceOnPlateau(0.2)
+    joined = S.join([first, S.constant(0.3), second], [5, 9])
+    before = joined.state_dict()
+    bad = {**before, "0": {**before["0"], "value": 0.01}, "2": {**before["2"], "value": -1}}
+    with pytest.raises(ValueError, match=r"^\[2\]\.value is -1"):
+        joined.load_state_dict(bad)
+    assert joined.state_dict() == before  # the valid first part was not loaded either
+    for state, pattern in (
+        ({**before, "7": {}}, r"unknown parts \['7'\]"),
+        ({"1": {}, "2": before["2"]}, r"^\[0\] is missing"),
+        ({**before, "1": {"value": 1.0}}, r"^\[1\]\.value: .*has no state"),
+        (5, "is a int"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=pattern):
+            joined.load_state_dict(state)
+        assert joined.state_dict() == before
+
+
+def test_pure_schedule_state_must_be_empty():
+    schedule = S.cosine(0.1, 10)
+    schedule.load_state_dict({})
+    with pytest.raises(ValueError, match=r"value: .*has no state"):
+        schedule.load_state_dict({"value": 0.5})
+    with pytest.raises(TypeError, match="expected a dict"):
+        schedule.load_state_dict(None)
 
 
 # ---------------------------------------------------------------- schedules on optimizers
@@ -253,3 +330,22 @@ def test_torch_scheduler_trajectories(cpu_backend, optimizer, name, kwargs, ours
         tsched.step()
         opt.step(quadratic_grad(w))
     np.testing.assert_allclose(w, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_schedule_states_load_all_or_nothing():
+    first, second = S.ReduceOnPlateau(0.1), S.ReduceOnPlateau(0.1)
+    opt = ok.Adam(np.ones(2), lr=first, weight_decay=second)
+    opt.step(np.ones(2))
+    state = opt.state_dict()
+    state["param_groups"][0]["lr"] = {**first.state_dict(), "value": 0.5}
+    state["param_groups"][0]["weight_decay"] = {"value": 0.2}  # incomplete: must fail
+    with pytest.raises(ValueError, match="missing"):
+        opt.load_state_dict(state)
+    assert first.value == 0.1
+
+
+def test_betas_as_a_list_in_a_group_with_a_schedule():
+    a, b = np.ones(3), np.ones(3)
+    ok.Adam([{"params": [a], "betas": [S.constant(0.9), 0.999]}], lr=0.1).step([[a * 2]])
+    ok.Adam([b], lr=0.1, betas=(0.9, 0.999)).step([b * 2])
+    np.testing.assert_array_equal(a, b)

@@ -1,7 +1,7 @@
 """Parity with ``torch.optim`` (TESTING C2).
 
 Every trajectory recorded by ``tools/make_torch_goldens.py`` in
-``tests/data/torch_goldens.npz`` is reproduced by each CPU cpu_backend (float64, rtol
+``tests/data/torch_goldens.npz`` is reproduced by each CPU backend (float64, rtol
 1e-6). These tests need no torch. Tests marked ``torch`` rerun torch live (float64 and
 float32) and skip cleanly without it.
 

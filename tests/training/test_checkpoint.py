@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _support.corruptions import DAMAGES
 
 import optkit as ok
 from optkit import checkpoint
@@ -328,3 +329,62 @@ def test_load_onto_cupy(tmp_path):
     opt.step(cupy.ones(3, dtype=cupy.float32))
     opt2.step(cupy.ones(3, dtype=cupy.float32))
     assert bool((w == w2).all())
+
+
+# ------------------------------------------------------------------ damaged files
+def _good_checkpoint(path) -> dict:
+    w = np.arange(50, dtype=np.float32)
+    opt = ok.Adam(w, lr=0.1)
+    opt.step(np.ones(50, np.float32))
+    save_checkpoint(path, w=w, opt=opt, epoch=3)
+    return load_checkpoint(path)
+
+
+@pytest.mark.parametrize("kind", list(DAMAGES))
+def test_damaged_checkpoint_raises_one_checkpoint_error(tmp_path, kind):
+    path = tmp_path / "run.npz"
+    _good_checkpoint(path)
+    damage, pattern = DAMAGES[kind]
+    damage(path)
+    with pytest.raises(ok.CheckpointError, match=pattern) as info:
+        load_checkpoint(path)
+    assert isinstance(info.value, ValueError)
+    assert info.value.path == str(path) and str(path) in str(info.value)
+
+
+def test_every_truncation_and_byte_flip_is_caught_or_harmless(tmp_path):
+    path = tmp_path / "run.npz"
+    good = _good_checkpoint(path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(5)
+    damaged = [data[:n] for n in range(0, len(data), max(1, len(data) // 60))]
+    for offset in rng.integers(0, len(data), 80):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0xFF
+        damaged.append(bytes(flipped))
+    errors = 0
+    for content in damaged:
+        path.write_bytes(content)
+        try:
+            got = load_checkpoint(path)
+        except ok.CheckpointError:
+            errors += 1
+            continue
+        np.testing.assert_array_equal(got["w"], good["w"])  # a flip in unused header
+        assert got["epoch"] == good["epoch"]
+    assert errors >= 60
+
+
+def test_missing_file_is_not_a_checkpoint_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "nope.npz")
+    assert issubclass(ok.CheckpointError, ValueError)
+    assert ok.errors.CheckpointError is ok.CheckpointError
+
+
+def test_load_checkpoint_backend_name_is_case_insensitive(tmp_path):
+    path = tmp_path / "c.npz"
+    ok.save_checkpoint(path, w=np.arange(3.0))
+    np.testing.assert_array_equal(ok.load_checkpoint(path, backend="NumPy")["w"], [0, 1, 2])
+    with pytest.raises(ValueError, match="unknown backend"):
+        ok.load_checkpoint(path, backend="tpu")

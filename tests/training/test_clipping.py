@@ -345,3 +345,12 @@ def test_global_norm_matches_torch(cpu_backend, dtype, max_norm):
     stabilizer = 1e-6 / norm if norm > max_norm else 0.0
     for g, t in zip(grads, tensors):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=rtol + stabilizer, atol=0)
+
+
+def test_float16_global_norm_does_not_overflow(cpu_backend):
+    g = np.full(100_000, 0.01, np.float16)
+    norm = ok.clip_by_global_norm([g], 1.0, backend=cpu_backend)
+    assert float(norm) == pytest.approx(
+        np.sqrt(100_000) * float(np.float16(0.01)), rel=1e-3
+    )
+    assert float(np.linalg.norm(g.astype(np.float64))) <= 1.0 + 1e-3
