@@ -278,7 +278,7 @@ class Optimizer:
                 for g, t in zip(grads, trees)
             ):
                 return [t.match(g) for t, g in zip(trees, grads)]
-            flat_ok = all(t.kind in ("array", "list") for t in trees)
+            flat_ok = all(t.kind != "flat" for t in trees)
             if (
                 flat_ok
                 and len(grads) == sum(sizes)

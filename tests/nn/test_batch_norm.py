@@ -331,3 +331,23 @@ def test_reference_runs_under_array_api_strict():
         x, None, None, rm, rv, training=False, axis=-2, backend="array_api"
     )
     assert y_eval.shape == x.shape
+
+
+@pytest.mark.parametrize("frozen", ["running_mean", "running_var", "num_batches_tracked"])
+def test_read_only_running_statistics_modify_nothing(cpu_backend, frozen):
+    """All or nothing: a read-only running_var is found before running_mean and the
+    batch count move (they used to be updated first)."""
+    x = data((8, 3))
+    arrays = {
+        "running_mean": np.zeros(3),
+        "running_var": np.ones(3),
+        "num_batches_tracked": np.zeros((), np.int64),
+    }
+    arrays[frozen].flags.writeable = False
+    before = {k: v.copy() for k, v in arrays.items()}
+    with pytest.raises(ValueError, match=f"{frozen} cannot be updated in place"):
+        batch_norm(x, None, None, arrays["running_mean"], arrays["running_var"],
+                   training=True, num_batches_tracked=arrays["num_batches_tracked"],
+                   backend=cpu_backend)  # fmt: skip
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(v, before[k])

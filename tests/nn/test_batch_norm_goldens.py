@@ -4,7 +4,7 @@
 training steps (outputs, input/weight/bias gradients, running statistics and
 ``num_batches_tracked`` after each step) then one eval step, for momentum 0.1/0.3/
 0.5, ``momentum=None``, ``affine=False``, ``track_running_stats=False``, a custom
-eps and two-row batches. Every case is replayed on each CPU cpu_backend, through the
+eps and two-row batches. Every case is replayed on each CPU backend, through the
 module and through the functional API, in torch's layout and channels-last, and
 must agree to 1e-6 relative.
 """
