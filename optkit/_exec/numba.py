@@ -372,7 +372,9 @@ def reduce(
             module, "serial" if threads == 1 else "parallel", *ins, *channel, *row, k, *outs
         )
         return outs
-    unroll = (8 if len(ins) == 1 else 4) if kind == "rows" else 1
+    # Rows per block: 8 rows of one input (4 of two) keep the float64 accumulators in
+    # registers; a per-row parameter changes from row to row, so those go one by one.
+    unroll = (8 if len(ins) == 1 else 4) if kind == "rows" and not row else 1
     module = _module(
         Plan(rule, "reduce", kind, "channel", ("scalar",) * len(values), unroll)
     )

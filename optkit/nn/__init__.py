@@ -1,5 +1,7 @@
-"""Layers: :class:`BatchNorm` (and, later, a small MLP stack)."""
+"""Layers: :class:`BatchNorm`, :class:`LayerNorm` (and functional forms in
+:mod:`optkit.nn.functional`)."""
 
 from optkit.nn.batch_norm import BatchNorm
+from optkit.nn.layer_norm import LayerNorm
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "LayerNorm"]

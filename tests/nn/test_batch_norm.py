@@ -351,3 +351,27 @@ def test_read_only_running_statistics_modify_nothing(cpu_backend, frozen):
                    backend=cpu_backend)  # fmt: skip
     for k, v in arrays.items():
         np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((32, 6), 1), ((4, 3, 5, 6), 1), ((4, 5, 6, 3), -1), ((300, 7), -1)]
+)
+def test_every_backend_equals_the_reference(backend, shape, axis):
+    """One definition (the rules of optkit.rules.batch_norm), every backend: outputs,
+    gradients and running statistics agree with the NumPy reference."""
+    x = data(shape, axis)
+    channels = shape[axis]
+    rng = np.random.default_rng(11)
+    w, b = rng.uniform(0.5, 2, channels), rng.standard_normal(channels)
+    dy = rng.standard_normal(shape)
+    results = []
+    for tb, name in ((None, "numpy"), (backend, backend.optkit)):
+        put = (lambda a: np.array(a, copy=True)) if tb is None else tb.asarray
+        get = (lambda a: np.asarray(a)) if tb is None else tb.to_numpy
+        rm, rv = put(np.zeros(channels)), put(np.ones(channels))
+        y, cache = batch_norm(put(x), put(w), put(b), rm, rv, training=True, axis=axis,
+                              backend=name)  # fmt: skip
+        grads = batch_norm_backward(put(dy), cache)
+        results.append([get(a) for a in (y, *grads, rm, rv)])
+    for got, want in zip(*reversed(results)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
