@@ -40,7 +40,7 @@ __all__ = ["BLOCK", "Plan", "module_source"]
 #: Elements per partial sum of a whole-array reduction (64 KiB of float32).
 BLOCK = 1 << 14
 
-_TEMPLATE_VERSION = "v2.3"
+_TEMPLATE_VERSION = "v2.4"
 
 _FORMS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -150,32 +150,42 @@ def _body(names: _Names, suffix: str, pad: str) -> list[str]:
 def _element(names: _Names, index: dict[str, str], suffix: str, pad: str) -> list[str]:
     """One element: loads of its data (and per-element channel) inputs, then the body.
 
-    ``index`` gives the subscript of the ``"d"`` arrays and, when channel parameters
-    are read per element (rows maps), of the ``"c"`` arrays.
+    ``index["d"]`` is the load of data array ``j`` as a format (``"d{j}[i]"``, or a row
+    view ``"w{j}[cc]"``); ``index["c"]`` the subscript of channel parameters read per
+    element (rows maps).
     """
     lines = []
     for i, j in names.loads("d"):
-        load = f"d{j}[{index['d']}]"
+        load = index["d"].format(j=j)
         lines.append(f"{pad}n{i}{suffix} = " + (f"widen({load})" if names.widen else load))
     if "c" in index:
         lines += [f"{pad}n{i} = c{j}[{index['c']}]" for i, j in names.loads("c")]
     return lines + _body(names, suffix, pad)
 
 
-def _stores(names: _Names, index: str, suffix: str, pad: str) -> list[str]:
+def _views(names: _Names, at: str, tag: str, pad: str) -> list[str]:
+    """1-D views of every data (``w``) and output (``q``) array at ``at``: loops over a
+    view's own ``range(len)`` vectorize where computed 2-D/3-D indices did not
+    (measured: a blocked count over 2^24 float32 took 31 ms with ``d0[lo + i]``
+    indexing, 4.3 ms over slices)."""
+    lines = [f"{pad}w{j}{tag} = d{j}[{at}]" for j in range(len(names.tables["d"]))]
+    lines += [f"{pad}q{j}{tag} = o{j}[{at}]" for j in range(len(names.outputs))]
+    return lines
+
+
+def _stores(names: _Names, data: str, out: str, suffix: str, pad: str) -> list[str]:
+    """Stores of the outputs; ``data``/``out`` format the target of array ``j``."""
     tr, lines = names.tr, []
     if names.plan.kind == "update":  # outputs p, then state: arrays d0, then d2, d3, ...
         for k, (o, store) in enumerate(zip(tr.outputs, tr.stores())):
             if store:
-                lines.append(
-                    f"{pad}d{0 if k == 0 else k + 1}[{index}] = {names.ref(o, suffix)}"
-                )
+                target = data.format(j=0 if k == 0 else k + 1)
+                lines.append(f"{pad}{target} = {names.ref(o, suffix)}")
         return lines
     for j, o in enumerate(tr.outputs):
         value = names.ref(o, suffix)
-        lines.append(
-            f"{pad}o{j}[{index}] = " + (f"narrow({value}, o{j})" if names.widen else value)
-        )
+        value = f"narrow({value}, o{j})" if names.widen else value
+        lines.append(f"{pad}{out.format(j=j)} = {value}")
     return lines
 
 
@@ -194,22 +204,24 @@ def _map_loops(names: _Names, layout: str) -> list[str]:
         lines = [deco, f"def {fn}({names.args()}):", *_hoisted(names)]
         if layout == "flat":
             lines.append(f"    for i in {rng}(d0.shape[0]):")
-            lines += _element(names, {"d": "i"}, "", "        ")
-            lines += _stores(names, "i", "", "        ")
+            lines += _element(names, {"d": "d{j}[i]"}, "", "        ")
+            lines += _stores(names, "d{j}[i]", "o{j}[i]", "", "        ")
         elif layout == "rows":
             lines += ["    R, C = d0.shape[0], d0.shape[1]", f"    for r in {rng}(R):"]
             lines += _outer_loads(names, "r", "r", "        ")
+            lines += _views(names, "r", "", "        ")
             lines.append("        for cc in range(C):")
-            lines += _element(names, {"d": "r, cc", "c": "cc"}, "", "            ")
-            lines += _stores(names, "r, cc", "", "            ")
+            lines += _element(names, {"d": "w{j}[cc]", "c": "cc"}, "", "            ")
+            lines += _stores(names, "w{j}[cc]", "q{j}[cc]", "", "            ")
         else:
             lines += ["    O, C, I = d0.shape", f"    for u in {rng}(O * C):",
                       "        o = u // C", "        cc = u - o * C"]  # fmt: skip
             lines += _outer_loads(names, "r", "o", "        ")
             lines += _outer_loads(names, "c", "cc", "        ")
+            lines += _views(names, "o, cc", "", "        ")
             lines.append("        for j in range(I):")
-            lines += _element(names, {"d": "o, cc, j"}, "", "            ")
-            lines += _stores(names, "o, cc, j", "", "            ")
+            lines += _element(names, {"d": "w{j}[j]"}, "", "            ")
+            lines += _stores(names, "w{j}[j]", "q{j}[j]", "", "            ")
         out += [*lines, ""]
     return out
 
@@ -238,18 +250,21 @@ def _channel_reduction(names: _Names, layout: str, unroll: int) -> list[str]:
     if layout == "rows":
         lines += ["    C = d0.shape[1]", "    r = lo", f"    while r + {unroll} <= hi:"]
         lines += _outer_loads(names, "r", "r", "        ")
+        for b in range(unroll):
+            lines += _views(names, f"r + {b}", f"_{b}", "        ")
         lines.append("        for cc in range(C):")
         lines += _outer_loads(names, "c", "cc", "            ")
         for b in range(unroll):
-            lines += _element(names, {"d": f"r + {b}, cc"}, f"_{b}", "            ")
+            lines += _element(names, {"d": f"w{{j}}_{b}[cc]"}, f"_{b}", "            ")
         for j in range(m):
             total = _pairwise([_term(names, j, f"_{b}") for b in range(unroll)])
             lines.append(f"            acc{j}[cc] += {total}")
         lines += [f"        r += {unroll}", "    while r < hi:"]
         lines += _outer_loads(names, "r", "r", "        ")
+        lines += _views(names, "r", "", "        ")
         lines.append("        for cc in range(C):")
         lines += _outer_loads(names, "c", "cc", "            ")
-        lines += _element(names, {"d": "r, cc"}, "", "            ")
+        lines += _element(names, {"d": "w{j}[cc]"}, "", "            ")
         lines += [f"            acc{j}[cc] += {_term(names, j, '')}" for j in range(m)]
         lines.append("        r += 1")
     else:
@@ -259,8 +274,9 @@ def _channel_reduction(names: _Names, layout: str, unroll: int) -> list[str]:
         lines += _outer_loads(names, "c", "cc", "        ")
         zero = "0" if names.plan.rule.count else "0.0"
         lines += [f"        a{j} = {zero}" for j in range(m)]
+        lines += _views(names, "o, cc", "", "        ")
         lines.append("        for j in range(I):")
-        lines += _element(names, {"d": "o, cc, j"}, "", "            ")
+        lines += _element(names, {"d": "w{j}[j]"}, "", "            ")
         lines += [f"            a{j} += {_term(names, j, '')}" for j in range(m)]
         lines += [f"        acc{j}[cc] += a{j}" for j in range(m)]
     parts = [f"part{j}" for j in range(m)]
@@ -287,13 +303,15 @@ def _row_reduction(names: _Names, layout: str) -> list[str]:
         lines += _outer_loads(names, "r", "r", "        ")
         lines += [f"        a{j} = {zero}" for j in range(m)]
         if layout == "rows":
+            lines += _views(names, "r", "", "        ")
             lines.append("        for cc in range(d0.shape[1]):")
-            lines += _element(names, {"d": "r, cc", "c": "cc"}, "", "            ")
+            lines += _element(names, {"d": "w{j}[cc]", "c": "cc"}, "", "            ")
         else:
             lines.append("        for cc in range(d0.shape[1]):")
             lines += _outer_loads(names, "c", "cc", "            ")
+            lines += _views(names, "r, cc", "", "            ")
             lines.append("            for j in range(d0.shape[2]):")
-            lines += _element(names, {"d": "r, cc, j"}, "", "                ")
+            lines += _element(names, {"d": "w{j}[j]"}, "", "                ")
             lines += [f"                a{j} += {_term(names, j, '')}" for j in range(m)]
         if layout == "rows":
             lines += [f"            a{j} += {_term(names, j, '')}" for j in range(m)]
@@ -309,10 +327,10 @@ def _whole_reduction(names: _Names) -> list[str]:
     m = len(names.tr.outputs)
     zero = "0" if names.plan.rule.count else "0.0"
     dtype = "np.int64" if names.plan.rule.count else "np.float64"
-    lines = ["@serial_jit", f"def block({names.args('lo', 'hi')}):", *_hoisted(names)]
+    lines = ["@serial_jit", f"def block({names.args()}):", *_hoisted(names)]
     lines += [f"    a{j} = {zero}" for j in range(m)]
-    lines.append("    for i in range(lo, hi):")
-    lines += _element(names, {"d": "i"}, "", "        ")
+    lines.append("    for i in range(d0.shape[0]):")
+    lines += _element(names, {"d": "d{j}[i]"}, "", "        ")
     lines += [f"        a{j} += {_term(names, j, '')}" for j in range(m)]
     lines += [f"    return ({', '.join(f'a{j}' for j in range(m))},)", ""]
     for fn, rng, deco in (
@@ -322,12 +340,21 @@ def _whole_reduction(names: _Names) -> list[str]:
         lines += [deco, f"def {fn}({names.args('total')}):", "    n = d0.shape[0]",
                   f"    nb = (n + {BLOCK} - 1) // {BLOCK}",
                   f"    partial = np.zeros((nb, {m}), {dtype})", f"    for b in {rng}(nb):",
-                  f"        s = block({names.args(f'b * {BLOCK}', f'min(n, (b + 1) * {BLOCK})')})"]  # fmt: skip
+                  f"        lo, hi = b * {BLOCK}, min(n, (b + 1) * {BLOCK})",
+                  f"        s = block({_sliced(names)})"]  # fmt: skip
         lines += [f"        partial[b, {j}] = s[{j}]" for j in range(m)]
         lines += ["    for b in range(nb):"]
         lines += [f"        total[{j}] += partial[b, {j}]" for j in range(m)]
         lines += [""]
     return lines
+
+
+def _sliced(names: _Names) -> str:
+    """The arguments of a block call: each data array sliced to ``lo:hi``."""
+    data = [f"d{j}[lo:hi]" for j in range(len(names.tables["d"]))]
+    params = [f"c{j}" for j in range(len(names.tables["c"]))]
+    params += [f"r{j}" for j in range(len(names.tables["r"]))]
+    return ", ".join([*data, *params, "k"])
 
 
 def module_source(
