@@ -1,6 +1,6 @@
 r"""Polyak averaging of the iterates: sliding window, tail, exponential moving average.
 
-The lecture averages the last :math:`N` iterates instead of keeping only the last
+Goodfellow, Bengio & Courville (2016) averages the last :math:`N` iterates instead of keeping only the last
 one, which takes out part of the bouncing around a minimum:
 
 .. math:: \bar\theta = \frac{1}{N} \sum_{i=0}^{N-1} \theta_{N_{it} - i}
@@ -42,7 +42,7 @@ class PolyakAverage:
     params : array, list, dict or FlatParams
         The parameters being optimized; :meth:`update` reads them.
     mode : {"window", "tail", "ema"}
-        ``"window"``: the exact mean of the last ``window`` iterates (the lecture's
+        ``"window"``: the exact mean of the last ``window`` iterates (the book's
         form). ``"tail"``: the mean of every iterate from step ``start`` on.
         ``"ema"``: exponential moving average with ``decay``.
     window : int

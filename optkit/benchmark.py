@@ -1,6 +1,6 @@
 """Quick, asv-free benchmarks: time per optimizer step, GB/s, fraction of a roofline.
 
-The roofline is measured in the same process (PERFORMANCE.md): a Numba loop that
+The roofline is measured in the same process (docs/performance.md): a Numba loop that
 reads and writes exactly as many arrays as the optimizer's rule (Adam: read p, g,
 m, v; write p, m, v, "r4w3") with trivial arithmetic. Ratios to it are stable from
 run to run where absolute times are not. Used by ``optkit bench``, the asv suite

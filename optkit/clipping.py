@@ -199,7 +199,7 @@ def clip_by_value(grads: Any, threshold: float, *, backend: str | None = None) -
 
     .. math:: g_i \leftarrow \min(\max(g_i, -c),\ c)
 
-    The lecture writes the rule one-sided, :math:`\nabla J \leftarrow
+    Goodfellow, Bengio & Courville (2016) writes the rule one-sided, :math:`\nabla J \leftarrow
     \min(\nabla J, th)`; this is its symmetric form (torch's ``clip_grad_value_``).
 
     Parameters

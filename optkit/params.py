@@ -2,7 +2,7 @@
 
 :class:`FlatParams` keeps named arrays in one contiguous buffer per dtype and hands
 out views, so that an optimizer makes one kernel call per dtype whatever the number
-of named arrays (PERFORMANCE.md, technique 1).
+of named arrays.
 """
 
 from __future__ import annotations

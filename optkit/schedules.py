@@ -3,7 +3,7 @@ r"""Schedules for any hyperparameter: pure functions of the applied-step count `
 ``t`` is 0 at the first optimizer step and counts applied steps only (a step
 skipped for a non-finite gradient does not advance it). Any optimizer
 hyperparameter accepts a schedule: ``ok.SGD(p, lr=linear(0.1, 0.001, 1000),
-momentum=linear(0.5, 0.99, 500))`` is the lecture's linear cooling with a
+momentum=linear(0.5, 0.99, 500))`` is the book's linear cooling with a
 momentum warm-up. Values are computed on the host once per step and cast to the
 parameter's dtype by the optimizer.
 
@@ -49,14 +49,14 @@ def constant(value: float) -> Schedule:
 
 
 def linear(start: float, end: float | None = None, steps: int | None = None) -> Schedule:
-    r"""The lecture's linear decay ("cooling"): from ``start`` to ``end`` over ``steps``.
+    r"""The book's linear decay ("cooling"): from ``start`` to ``end`` over ``steps``.
 
     .. math::
         \epsilon_t = (1 - \alpha)\,\epsilon_0 + \alpha\,\epsilon_\tau,
         \quad \alpha = \min(t/\tau, 1)
 
     constant at ``end`` after τ = ``steps``. ``end`` defaults to ``start / 100``,
-    the lecture's rule of thumb. Equals torch's ``LinearLR(start_factor=1,
+    the book's rule of thumb. Equals torch's ``LinearLR(start_factor=1,
     end_factor=end/start, total_iters=steps)`` applied to ``start``. Rising values
     work too: ``linear(0.5, 0.99, 500)`` is the momentum warm-up.
 

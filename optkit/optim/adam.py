@@ -26,7 +26,7 @@ def adam_host_hypers(values: dict[str, Any], t: int) -> dict[str, Any]:
 
 
 class Adam(Optimizer):
-    r"""Adam: bias-corrected first and second moment estimates (lecture Algorithm 8.7).
+    r"""Adam: bias-corrected first and second moment estimates (Goodfellow et al., 2016, Algorithm 8.7).
 
     Parameters
     ----------
@@ -35,7 +35,7 @@ class Adam(Optimizer):
     betas : pair of (float, array or schedule), default (0.9, 0.999)
         ρ₁, ρ₂, each in [0, 1).
     eps : float, default 1e-8
-        δ, added to :math:`\sqrt{\hat v}` (the lecture suggests 1e-6).
+        δ, added to :math:`\sqrt{\hat v}` (Goodfellow et al. (2016) suggests 1e-6).
     weight_decay : float, default 0
         L2 penalty added to the gradient (or decoupled, below).
     amsgrad : bool, default False

@@ -1,4 +1,4 @@
-"""``RMSprop`` (torch.optim.RMSprop semantics, plus the lecture's eps-in-sqrt form)."""
+"""``RMSprop`` (torch.optim.RMSprop semantics, plus the book's eps-in-sqrt form)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class RMSprop(Optimizer):
     params : array, list, dict, FlatParams or list of group dicts
     lr : float, array or schedule, default 1e-2
     alpha : float, default 0.99
-        Decay ρ of the squared-gradient average (the lecture and Keras use 0.9).
+        Decay ρ of the squared-gradient average (Goodfellow et al. (2016) and Keras use 0.9).
     eps : float, default 1e-8
         δ; outside the square root (torch) unless ``eps_in_sqrt``.
     weight_decay : float, default 0
@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
         Subtract the squared running mean gradient (Graves, 2013).
     maximize : bool, default False
     eps_in_sqrt : bool, default False
-        :math:`\sqrt{v + \delta}` as in the lecture, optax and Keras.
+        :math:`\sqrt{v + \delta}` as in Goodfellow et al. (2016), optax and Keras.
     backend : str, optional
     nonfinite : {"raise", "skip", "propagate"}, default "raise"
         What a NaN/inf gradient does: raise (nothing modified), skip the step, or

@@ -19,7 +19,7 @@ class SGD(Optimizer):
     lr : float, array or schedule, default 1e-3
         Learning rate ε.
     momentum : float, array or schedule, default 0
-        μ; 0 selects plain SGD (no buffer). A schedule gives the lecture's momentum
+        μ; 0 selects plain SGD (no buffer). A schedule gives the book's momentum
         warm-up, e.g. 0.5 → 0.99.
     dampening : float, default 0
         τ: the new gradient enters the buffer with weight 1 − τ.
@@ -30,7 +30,7 @@ class SGD(Optimizer):
     maximize : bool, default False
         Ascend instead of descend.
     lecture_momentum : bool, default False
-        Keep the lecture's velocity :math:`v \leftarrow \mu v - \epsilon g`,
+        Keep the book's velocity :math:`v \leftarrow \mu v - \epsilon g`,
         :math:`\theta \leftarrow \theta + v` (state ``v``) instead of torch's buffer
         (state ``buf``). Same iterates at constant ε; under a learning-rate schedule
         the old velocity keeps the old ε. No dampening or Nesterov with it.
@@ -49,11 +49,11 @@ class SGD(Optimizer):
         b \leftarrow \mu b + (1-\tau) g', \qquad
         \theta \leftarrow \theta - \epsilon\,(g' + \mu b \text{ if Nesterov else } b)
 
-    The lecture writes momentum as :math:`v \leftarrow \alpha v - \epsilon g`,
+    Goodfellow, Bengio & Courville (2016) writes momentum as :math:`v \leftarrow \alpha v - \epsilon g`,
     :math:`\theta \leftarrow \theta + v` (ε inside the velocity). Both give the same
     iterates while ε is constant (:math:`v = -\epsilon b`); under a changing ε they
     differ: here a new ε applies to the whole buffer at once. ``lecture_momentum=True``
-    keeps the lecture's form.
+    keeps the book's form.
 
     References
     ----------
@@ -110,13 +110,13 @@ class SGD(Optimizer):
         )
 
     def check_group(self, group: dict[str, Any]) -> None:
-        """Nesterov needs momentum > 0 and no dampening; the lecture form neither."""
+        """Nesterov needs momentum > 0 and no dampening; Goodfellow et al. (2016) form neither."""
         damp = V.first_value(group["dampening"])
         if group["lecture_momentum"] and (
             group["nesterov"] or not V.holds(damp, lambda v: v == 0)
         ):
             raise ValueError(
-                f"lecture_momentum=True is the lecture's heavy-ball form: it takes no "
+                f"lecture_momentum=True is the book's heavy-ball form: it takes no "
                 f"nesterov and no dampening (got nesterov={group['nesterov']!r}, "
                 f"dampening={damp!r})"
             )

@@ -68,7 +68,7 @@ ONE_PER_RULE: tuple[OptimConfig, ...] = tuple(
 
 DTYPES = (np.float32, np.float64)
 
-#: Parameter layouts of B1: name -> shape (``None``: a non-contiguous column view).
+#: Parameter layouts of the equivalence tests: name -> shape (``None``: a non-contiguous column view).
 LAYOUTS = {
     "scalar": (),
     "empty": (0,),

@@ -1,4 +1,4 @@
-"""Backend discovery and selection (DESIGN.md §3)."""
+"""Backend discovery and selection."""
 
 from __future__ import annotations
 

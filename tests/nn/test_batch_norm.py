@@ -221,7 +221,7 @@ def test_backward_uses_the_weight_of_the_forward(cpu_backend):
     np.testing.assert_array_equal(batch_norm_backward(np.cos(x), cache)[0], dx)
 
 
-# ----------------------------------------------------------------------------- E4 + errors
+# ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1), (1, 3, 1, 1)])
 def test_one_value_per_channel_in_training_raises_like_torch(cpu_backend, shape):
     x, rm, rv = np.ones(shape), np.zeros(3), np.ones(3)

@@ -1,4 +1,4 @@
-"""BatchNorm parity with torch goldens, without torch (TESTING C10).
+"""BatchNorm parity with torch goldens, without torch.
 
 ``tools/make_batchnorm_goldens.py`` recorded torch ``BatchNorm1d/2d`` in float64:
 training steps (outputs, input/weight/bias gradients, running statistics and

@@ -1,4 +1,4 @@
-"""BatchNorm gradients: finite differences in float64 and the per-channel invariants (C10).
+"""BatchNorm gradients: finite differences in float64 and the per-channel invariants.
 
 The loss is ``L = Σ y·r`` for a fixed random ``r`` (so ``dy = r``). Central
 differences with step 1e-6 approximate ``∂L/∂x``, ``∂L/∂γ``, ``∂L/∂β`` for every

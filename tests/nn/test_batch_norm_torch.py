@@ -1,4 +1,4 @@
-"""BatchNorm against live torch (C10); every test skips when torch is absent.
+"""BatchNorm against live torch; every test skips when torch is absent.
 
 Random configurations (shape, layout, momentum, affine, tracking, eps) run several
 training steps and one eval step through ``optkit.nn.BatchNorm`` and torch's

@@ -1,4 +1,4 @@
-"""Bad input (TESTING.md E1, E2): specific errors that name the culprit, raised
+"""Bad input: specific errors that name the culprit, raised
 before anything is written."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from _support.configs import BY_NAME, assert_snapshot_equal, snapshot
 import optkit as ok
 from optkit import schedules as S
 
-# --------------------------------------------------------------------------- E1
+# --------------------------------------------------------------------------- hyperparameters
 #: (class, keyword arguments, error, message pattern): torch optim_db's error_inputs.
 INVALID = [
     (ok.SGD, {"lr": -1.0}, ValueError, r"lr=-1\.0"),
@@ -138,7 +138,7 @@ def test_same_array_in_two_groups_by_name_raises():
         ok.SGD([{"params": {"w": w}}, {"params": {"w": np.ones(2)}}], lr=0.1)
 
 
-# --------------------------------------------------------------------------- E2
+# --------------------------------------------------------------------------- gradients
 def _dict_params():
     rng = np.random.default_rng(4)
     return {

@@ -1,11 +1,11 @@
-"""The textbook identities and convergence (TESTING C3–C5).
+"""The textbook identities and convergence.
 
-- C3: Adam's first step is ``-lr * sign(g)`` whatever the gradient's magnitude.
-- C4: momentum=0 SGD is plain SGD; RMSprop with ``eps_in_sqrt`` and Adam with
+- Adam's first step is ``-lr * sign(g)`` whatever the gradient's magnitude.
+- momentum=0 SGD is plain SGD; RMSprop with ``eps_in_sqrt`` and Adam with
   ``beta1 = 0`` equal their closed forms written out here in NumPy.
-- C5: every optimizer reaches (1, 1) on a parabola and on Rosenbrock from (0, 0).
+- every optimizer reaches (1, 1) on a parabola and on Rosenbrock from (0, 0).
 
-:data:`_problems.OPTIM_DB` drives the first-step and convergence tests; C4 runs on
+:data:`_support.goldens.OPTIM_DB` drives the first-step and convergence tests; the identities run on
 the golden problem of ``tests/test_torch_parity.py``.
 """
 
@@ -17,7 +17,7 @@ from _support.goldens import DB_IDS, OPTIM_DB, PROBLEM, golden_gradient
 
 import optkit as ok
 
-# ===================================================================== C3: first step
+# ===================================================================== first step
 #: Every sign and magnitude from 1e-3 to 1e3 in one gradient.
 FIRST_GRAD = np.array([1e-3, -1e-2, 1e-1, -1.0, 1e1, -1e2, 1e3, -1e-3])
 FIRST_VARIANTS = {
@@ -56,7 +56,7 @@ def test_first_step_is_minus_lr_sign(info, variant, dtype, cpu_backend):
     np.testing.assert_allclose(step, -lr * np.sign(effective), rtol=1e-4, atol=0)
 
 
-# ===================================================================== C4: identities
+# ===================================================================== identities
 STEPS_C4 = 15
 
 
@@ -150,7 +150,7 @@ def test_adam_beta1_zero_is_bias_corrected_rmsprop(beta2, cpu_backend):
     assert np.max(np.abs(x - y)) > 1e-3
 
 
-# ==================================================================== C5: convergence
+# ==================================================================== convergence
 PARABOLA_H = np.array([1.0, 10.0])
 
 

@@ -1,4 +1,4 @@
-"""Non-finite gradients (TESTING E3): raise, skip, propagate — on every optimizer."""
+"""Non-finite gradients: raise, skip, propagate — on every optimizer."""
 
 from __future__ import annotations
 

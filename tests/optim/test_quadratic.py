@@ -1,5 +1,5 @@
-"""Every configuration optimizes a quadratic (TESTING.md C1) and honours torch-style
-parameter groups (C6)."""
+"""Every configuration optimizes a quadratic and honours torch-style
+parameter groups."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _layout(kind: str, n: int, dtype):
 LAYOUT_KINDS = ["contiguous", "column", "transposed", "strided_block"]
 
 
-# --------------------------------------------------------------------------- C1
+# --------------------------------------------------------------------------- the quadratic
 @pytest.mark.parametrize("kind", LAYOUT_KINDS)
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_quadratic_moves_the_right_way(config, cpu_backend, kind):
@@ -74,7 +74,7 @@ def test_quadratic_float32(config, cpu_backend):
     assert (loss(param) > start) if config.maximize else (loss(param) < 0.9 * start)
 
 
-# --------------------------------------------------------------------------- C6
+# --------------------------------------------------------------------------- groups
 def _frozen_overrides(config) -> dict:
     """Hyperparameters of a group that must not move. For delta-bar-delta ``lr`` is only
     the initial per-weight rate, which grows by ``kappa``: freeze that too."""

@@ -1,4 +1,4 @@
-"""Schedules (TESTING C7) and their use on every optimizer hyperparameter."""
+"""Schedules (closed forms, boundaries, torch's schedulers) and their use on every optimizer hyperparameter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Optimizer state: save -> load -> continue (TESTING.md S1), plain-data state dicts,
+"""Optimizer state: save -> load -> continue, plain-data state dicts,
 loading errors that change nothing, and dtypes that never drift (T1)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _copy(params):
     return {k: v.copy() for k, v in params.items()}
 
 
-# --------------------------------------------------------------------------- S1
+# --------------------------------------------------------------------------- resume
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_resume_equals_uninterrupted(config, cpu_backend):
     params, grads = _problem()
@@ -343,7 +343,7 @@ def test_load_rejects_a_non_state_dict():
         opt.load_state_dict({"step": 3})
 
 
-# --------------------------------------------------------------------------- T1
+# --------------------------------------------------------------------------- dtypes
 SCALAR_KINDS = {
     "python_float": float,
     "numpy_float64": np.float64,
@@ -380,7 +380,7 @@ def test_dtype_kept_whatever_the_scalar_type(config, cpu_backend, kind):
 @pytest.mark.parametrize("config", ONE_PER_RULE, ids=[c.name for c in ONE_PER_RULE])
 def test_dtype_kept_with_float64_array_hypers(config, cpu_backend):
     arrays, _ = population_kwargs(config)
-    if config.kwargs.get("nesterov"):  # array momentum with Nesterov: see B6
+    if config.kwargs.get("nesterov"):  # array momentum with Nesterov
         arrays.pop("momentum")
     assert arrays["lr"].dtype == np.float64
     w = np.ones((3, 4), np.float32)

@@ -1,4 +1,4 @@
-"""Parity with ``torch.optim`` (TESTING C2).
+"""Parity with ``torch.optim``.
 
 Every trajectory recorded by ``tools/make_torch_goldens.py`` in
 ``tests/data/torch_goldens.npz`` is reproduced by each CPU backend (float64, rtol
@@ -6,7 +6,7 @@ Every trajectory recorded by ``tools/make_torch_goldens.py`` in
 float32) and skip cleanly without it.
 
 The golden file drives the golden tests; :data:`_problems.OPTIM_DB` drives the live
-torch ones. The textbook identities (C3–C5) are in ``tests/test_identities.py``.
+torch ones. The textbook identities are in ``test_identities.py``.
 """
 
 from __future__ import annotations
@@ -67,13 +67,13 @@ def torch_trajectory(torch, name: str, kwargs: dict, x0: np.ndarray, steps: int,
     return np.stack(rows)
 
 
-# ======================================================================= C2: goldens
+# ======================================================================= goldens
 def _has(kwargs: dict, key: str) -> bool:
     value = kwargs.get(key, 0)
     return bool(value) and value != 0
 
 
-#: TESTING C2's list, as predicates on (optimizer, kwargs) of the golden configs.
+#: What the goldens must cover, as predicates on (optimizer, kwargs) of their configs.
 C2_REQUIRED = {
     "SGD plain": ("SGD", lambda kw: set(kw) == {"lr"}),
     "SGD momentum": (
@@ -165,7 +165,7 @@ def test_matches_torch_golden(config_id, cpu_backend):
     np.testing.assert_allclose(got, golden, rtol=1e-6, atol=1e-12, err_msg=config_id)
 
 
-# ------------------------------------------------------------------ C2: live torch
+# ------------------------------------------------------------------ live torch
 LIVE_GOLDEN_IDS = ["sgd_nesterov", "adagrad_all", "rmsprop_centered_momentum",
                    "adam_amsgrad", "adamw", "nadam_decoupled"]  # fmt: skip
 LIVE_DB = [info for info in OPTIM_DB if info.in_torch]

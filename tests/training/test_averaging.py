@@ -41,7 +41,7 @@ def mean_of(iterates: list[dict], key: str) -> np.ndarray:
     return np.mean([it[key].astype(np.float64) for it in iterates], axis=0)
 
 
-# ------------------------------------------------------------------ C9
+# ------------------------------------------------------------------ definitions
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("window", [1, 3, 8])
 def test_window_is_exact_mean_of_last_n(cpu_backend, dtype, window):

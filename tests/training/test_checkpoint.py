@@ -1,4 +1,4 @@
-"""Checkpoints: S1 (resume bitwise), S2 (across backends), S3 (atomic, no pickle)."""
+"""Checkpoints: resume bitwise, across backends, atomic, no pickle."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def files_in(folder) -> list[str]:
     return sorted(os.listdir(folder))
 
 
-# ------------------------------------------------------------------ S1
+# ------------------------------------------------------------------ resume
 def test_save_load_continue_is_bitwise(cpu_backend, tmp_path):
     path = tmp_path / "run.npz"
     params, opt, avg = make_run(cpu_backend)
@@ -70,7 +70,7 @@ def test_save_load_continue_is_bitwise(cpu_backend, tmp_path):
             np.testing.assert_array_equal(state2["state"][name][key], value, strict=True)
 
 
-# ------------------------------------------------------------------ S2
+# ------------------------------------------------------------------ across backends
 @pytest.mark.parametrize(("saver", "loader"), [("numba", "numpy"), ("numpy", "numba")])
 def test_checkpoint_moves_between_backends(saver, loader, tmp_path):
     path = tmp_path / "run.npz"
@@ -102,7 +102,7 @@ def test_checkpoint_moves_between_backends(saver, loader, tmp_path):
         np.testing.assert_allclose(avg2.average[k], avg.average[k], rtol=1e-5, atol=1e-6)
 
 
-# ------------------------------------------------------------------ S3
+# ------------------------------------------------------------------ atomic, no pickle
 def test_crash_while_writing_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
     save_checkpoint(path, w=np.arange(3.0), step=1)

@@ -52,7 +52,7 @@ def leaves(grads):
     return [grads]
 
 
-# ------------------------------------------------------------------ C8
+# ------------------------------------------------------------------ bounds and identities
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["array", "list", "dict", "flat"])
 def test_clip_by_value_large_threshold_is_identity(cpu_backend, dtype, kind):
@@ -288,7 +288,7 @@ def test_backends_agree_hypothesis(sizes, exponent, max_norm, seed):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=0)
 
 
-# ------------------------------------------------------------------ E1 and bad input
+# ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("value", [0.0, -1.0, np.nan, -np.inf])
 @pytest.mark.parametrize(
     ("fn", "name"),
