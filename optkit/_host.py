@@ -73,6 +73,10 @@ def from_numpy(value: np.ndarray, like: Any) -> Any:
 def writable(x: Any) -> str:
     """'' when ``x`` can be written in place, else why not (read-only NumPy arrays,
     torch tensors that require grad)."""
+    if type(x) is np.ndarray:  # the hot path of every optimizer step
+        return (
+            "" if x.flags.writeable else "the array is read-only (flags.writeable is False)"
+        )
     flags = getattr(x, "flags", None)
     if flags is not None and getattr(flags, "writeable", True) is False:
         return "the array is read-only (flags.writeable is False)"

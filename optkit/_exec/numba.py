@@ -188,23 +188,27 @@ def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
         return reference.update(rule, p, g, states, values)
     size = p.size
     if size == 0:
-        return
+        return None
+    if type(values) is not Floats and any(np.ndim(v) for v in values):
+        return _update_population(rule, p, [p, g, *states], values)
+    flat = _flats.get(rule)
+    if flat is None:
+        flat = _flats[rule] = _Flat(rule)
+    k = np.array([*values, *flat.consts], dtype=p.dtype)
+    if p.ndim == 1 and g.ndim == 1 and p.flags.c_contiguous and g.flags.c_contiguous:
+        loop = flat.kernel.module.serial if size < PARALLEL_THRESHOLD else None
+        if loop is not None:  # the hot path: no lock, no copies
+            try:
+                return loop(p, g, *states, k)
+            except Exception as exc:
+                return flat.kernel.recover(exc, lambda m: m.serial(p, g, *states, k))
+        return _call(flat.kernel, "parallel", p, g, *states, k)
     contiguous = p.flags.c_contiguous
-    buffers = [p if contiguous else np.ascontiguousarray(p), g, *states]
-    if type(values) is Floats or not any(np.ndim(v) for v in values):
-        flat = _flats.get(rule)
-        if flat is None:
-            flat = _flats[rule] = _Flat(rule)
-        if p.ndim != 1 or not contiguous or g.ndim != 1 or not g.flags.c_contiguous:
-            buffers = [_flat_view(b) for b in buffers]
-        k = np.array([*values, *flat.consts], dtype=p.dtype)
-        _call(
-            flat.kernel, "serial" if size < PARALLEL_THRESHOLD else "parallel", *buffers, k
-        )
-    else:
-        _update_population(rule, p, buffers, values)
+    buffers = [_flat_view(b) for b in (p, g, *states)]
+    _call(flat.kernel, "serial" if size < PARALLEL_THRESHOLD else "parallel", *buffers, k)
     if not contiguous:
         p[...] = buffers[0].reshape(p.shape)
+    return None
 
 
 def _flat_view(a: np.ndarray) -> np.ndarray:
@@ -224,8 +228,8 @@ def _update_population(rule: Rule, p: np.ndarray, buffers: list, values: list) -
     row_values = [np.ascontiguousarray(r, dtype=p.dtype).reshape(-1) for r in per_row]
     loop = "serial" if p.size < PARALLEL_THRESHOLD else "parallel"
     _call(_module(plan), loop, *shaped, *row_values, k)
-    if buffers[0] is not p:
-        np.copyto(buffers[0], shaped[0].reshape(buffers[0].shape))
+    if not np.shares_memory(shaped[0], p):
+        p[...] = shaped[0].reshape(p.shape)
 
 
 class _Count:

@@ -25,7 +25,7 @@ from optkit.rules import Rule
 __all__ = ["GroupPlan", "apply_step", "plan_step"]
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupPlan:
     """What one group's update will do (computed before anything is written)."""
 
@@ -142,13 +142,15 @@ def apply_step(opt: Any, plans: list[GroupPlan]) -> None:
         update = backend.executor.update
         names = plan.rule.state
         for name, p, g in zip(plan.names, plan.params, plan.grads):
-            entry = opt.state.get(name)
-            if entry is None or any(s not in entry for s in names):
+            try:
+                states = tuple([opt.state[name][s] for s in names])
+            except KeyError:  # the first step (or a rule that keeps new state)
                 entry = opt.state.setdefault(name, {})
                 for s in names:
                     if s not in entry:
                         entry[s] = opt.init_state(s, p, plan.hyper_values)
-            update(plan.rule, p, g, tuple(entry[s] for s in names), plan.values)
+                states = tuple([entry[s] for s in names])
+            update(plan.rule, p, g, states, plan.values)
     for plan in plans:
         opt.group_state[plan.index] = plan.group_state
         if plan.revalidated:
