@@ -143,7 +143,8 @@ def apply_step(opt: Any, plans: list[GroupPlan]) -> None:
         names = plan.rule.state
         for name, p, g in zip(plan.names, plan.params, plan.grads):
             try:
-                states = tuple([opt.state[name][s] for s in names])
+                entry = opt.state[name]
+                states = tuple([entry[s] for s in names])
             except KeyError:  # the first step (or a rule that keeps new state)
                 entry = opt.state.setdefault(name, {})
                 for s in names:
