@@ -24,6 +24,9 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from optkit._lanczos import host as _host
+from optkit._lanczos import lanczos, ritz_extremes
+
 __all__ = [
     "Curvature",
     "Extremes",
@@ -39,14 +42,6 @@ __all__ = [
 
 def _namespace(x: Any):
     return np if isinstance(x, np.ndarray) else array_api_compat.array_namespace(x)
-
-
-def _host(a: Any) -> np.ndarray:
-    if isinstance(a, np.ndarray):
-        return a
-    if type(a).__module__.split(".")[0] == "cupy":
-        return a.get()
-    return np.asarray(np.from_dlpack(a))
 
 
 @dataclass(frozen=True)
@@ -153,27 +148,6 @@ class Extremes:
     converged: np.ndarray
 
 
-def _row_norms(xp, a):
-    return xp.sqrt(xp.sum(a * a, axis=-1))
-
-
-def _ritz(alpha, beta, m):
-    """Ritz values (ascending) and vectors of the m x m Lanczos tridiagonal."""
-    t = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
-    return np.linalg.eigh(t)
-
-
-def _converged(alpha, beta, m, k, which, tol) -> bool:
-    """Whether the wanted Ritz values meet ``tol`` (residual bound |β_m s_{m,i}|)."""
-    theta, s = _ritz(alpha, beta, m)
-    residual = np.abs(beta[m - 1] * s[m - 1, :])
-    low = np.arange(min(k, m)) if which != "largest" else np.arange(0)
-    high = np.arange(max(m - k, 0), m) if which != "smallest" else np.arange(0)
-    wanted = np.r_[low, high].astype(int)
-    floor = 1e-14 * np.abs(theta).max()
-    return bool(np.all(residual[wanted] <= np.maximum(tol * np.abs(theta[wanted]), floor)))
-
-
 def hessian_extremes(
     problem: Any,
     x: Any,
@@ -242,68 +216,16 @@ def hessian_extremes(
     """
     xp = _namespace(x)
     points = xp.reshape(x, (1, x.shape[-1])) if len(x.shape) == 1 else x
-    rows, dim = points.shape
+    dim = points.shape[-1]
     m_max = min(dim, 300) if max_hvps is None else int(max_hvps)
     if m_max < 1 or k < 1:
         raise ValueError(f"need max_hvps >= 1 and k >= 1, got {m_max} and {k}")
     if which not in ("both", "largest", "smallest"):
         raise ValueError(f"which={which!r}: expected 'both', 'largest' or 'smallest'")
-    dev = array_api_compat.device(points)
-    start = np.random.default_rng(seed).standard_normal((rows, dim))
-    q = xp.asarray(start, dtype=points.dtype, device=dev)
-    q = q / _row_norms(xp, q)[:, None]
-    basis = xp.zeros((rows, m_max, dim), dtype=points.dtype, device=dev)
-    alpha, beta = np.zeros((rows, m_max)), np.zeros((rows, m_max))
-    length = np.full(rows, m_max)  # iterations per row (shorter after a breakdown)
-    done = np.zeros(rows, dtype=bool)
-    used = 0
-    for j in range(m_max):
-        basis[:, j, :] = q
-        w = problem.hvp(points, q)
-        used += 1
-        alpha[:, j] = _host(xp.sum(w * q, axis=-1))
-        for _ in range(2):  # full reorthogonalisation, twice
-            coeffs = xp.matmul(basis[:, : j + 1, :], w[:, :, None])
-            w = (
-                w
-                - xp.matmul(xp.permute_dims(basis[:, : j + 1, :], (0, 2, 1)), coeffs)[
-                    ..., 0
-                ]
-            )
-        norms = _host(_row_norms(xp, w))
-        beta[:, j] = norms
-        scale = np.abs(alpha[:, : j + 1]).max(axis=1) + norms
-        breakdown = (norms <= 1e-12 * scale) & ~done
-        length[breakdown] = j + 1
-        done |= breakdown
-        if j + 1 >= min(2 * k, dim) and (j < 20 or (j + 1) % max(1, j // 10) == 0):
-            for r in np.flatnonzero(~done):
-                if _converged(alpha[r], beta[r], j + 1, k, which, tol):
-                    done[r], length[r] = True, j + 1
-        if done.all():
-            break
-        safe = np.where(norms > 1e-300, norms, 1.0)  # rows after a breakdown: any vector
-        safe = xp.asarray(safe, dtype=points.dtype, device=dev)
-        q = w / safe[:, None]
-    return _extremes(alpha, beta, length, done, basis, k, vectors, used, x, xp)
-
-
-def _extremes(alpha, beta, length, done, basis, k, vectors, used, x, xp) -> Extremes:
-    rows = alpha.shape[0]
-    large, small = np.zeros((rows, k)), np.zeros((rows, k))
-    dim = basis.shape[-1]
-    large_v = np.zeros((rows, k, dim)) if vectors else None
-    small_v = np.zeros((rows, k, dim)) if vectors else None
-    for r in range(rows):
-        m = int(length[r])
-        theta, s = _ritz(alpha[r], beta[r], m)
-        count = min(k, m)
-        large[r, :count], small[r, :count] = theta[::-1][:count], theta[:count]
-        large[r, count:], small[r, count:] = np.nan, np.nan
-        if vectors:
-            q = _host(basis[r, :m, :])
-            large_v[r, :count] = (q.T @ s[:, ::-1][:, :count]).T
-            small_v[r, :count] = (q.T @ s[:, :count]).T
+    alpha, beta, length, done, basis, used = lanczos(
+        problem.hvp, points, m_max, k, which, tol, seed
+    )
+    large, small, large_v, small_v = ritz_extremes(alpha, beta, length, basis, k, vectors)
     if len(x.shape) == 1:
         large, small, done = large[0], small[0], done[0]
         large_v = None if large_v is None else large_v[0]
@@ -312,8 +234,9 @@ def _extremes(alpha, beta, length, done, basis, k, vectors, used, x, xp) -> Extr
 
 
 def condition_number(problem: Any, x: Any, **lanczos: Any) -> np.ndarray:
-    r""":math:`\lambda_{max}/\lambda_{min}` of the Hessian (``inf`` unless
-    :math:`\lambda_{min} > 0`), by :func:`hessian_extremes` (keywords passed on).
+    r""":math:`\lambda_{max}/\lambda_{min}` of the Hessian, by :func:`hessian_extremes`
+    (keywords passed on); ``inf`` unless :math:`\lambda_{min}` is positive beyond
+    round-off (:math:`64\,\epsilon\,\lambda_{max}`).
 
     Examples
     --------
@@ -324,8 +247,8 @@ def condition_number(problem: Any, x: Any, **lanczos: Any) -> np.ndarray:
     """
     e = hessian_extremes(problem, x, 1, **lanczos)
     low, high = e.smallest[..., 0], e.largest[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(low > 0, high / np.where(low > 0, low, 1.0), np.inf)
+    positive = low > 64 * np.finfo(np.float64).eps * np.abs(high)  # above round-off
+    return np.where(positive, high / np.where(positive, low, 1.0), np.inf)
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,9 @@ class Recorder:
     """Fills the ``(n_records, K[, dim])`` arrays at the recorded steps."""
 
     def __init__(self, problem, names, steps, every, x, lr_at, average):
-        xp = self.xp = array_api_compat.array_namespace(x) if not isinstance(
-            x, np.ndarray
-        ) else np  # fmt: skip
+        xp = self.xp = (
+            array_api_compat.array_namespace(x) if not isinstance(x, np.ndarray) else np
+        )
         self.problem, self.names, self.lr_at, self.average = problem, names, lr_at, average
         self.steps = np.array([*range(0, steps, every), steps], dtype=np.int64)
         runs, dim = x.shape
@@ -198,6 +198,7 @@ class Progress:
     def __init__(self, total: int, enabled: bool | None, description: str):
         self.total, self.description = total, description
         self.bar = None
+        self.first = None
         self.start = time.perf_counter()
         self.active = enabled is not False and total > 0
         if self.active and enabled is None:
@@ -212,8 +213,14 @@ class Progress:
         if not self.active:
             return
         if self.bar is None:
-            elapsed = time.perf_counter() - self.start
-            if elapsed < 0.25 or elapsed / max(done, 1) * self.total < 2.0:
+            now = time.perf_counter()
+            if self.first is None:  # the first steps may include compiling: skip them
+                self.first = (now, done)
+                return
+            elapsed, steps = now - self.first[0], done - self.first[1]
+            if now - self.start < 0.25 or steps <= 0:
+                return
+            if elapsed / steps * (self.total - done) + (now - self.start) < 2.0:
                 return
             from tqdm.auto import tqdm
 

@@ -102,7 +102,7 @@ def _accepted(cls: type) -> dict[str, Any]:
     }
 
 
-class _Sizes:
+class Sizes:
     """Collects every argument that fixes K and checks that they agree."""
 
     def __init__(self):
@@ -119,7 +119,7 @@ class _Sizes:
             )
 
 
-def _per_run_value(name: str, value: Any, sizes: _Sizes) -> tuple[Any, Any]:
+def _per_run_value(name: str, value: Any, sizes: Sizes) -> tuple[Any, Any]:
     """(constructor value, table entry) for one numeric hyperparameter (or schedule)."""
     if callable(value):
         return value, _describe(value)
@@ -145,9 +145,7 @@ def _per_run_value(name: str, value: Any, sizes: _Sizes) -> tuple[Any, Any]:
     return column, column[:, 0].copy()
 
 
-def population(
-    optimizer: Any, hyperparameters: dict[str, Any], sizes: _Sizes
-) -> Population:
+def population(optimizer: Any, hyperparameters: dict[str, Any], sizes: Sizes) -> Population:
     """Resolve the optimizer and split the hyperparameters (see the module docstring)."""
     name, cls, fixed, name_defaults = _resolve_class(optimizer)
     accepted = _accepted(cls)
@@ -216,7 +214,7 @@ def _as_text(part: Any) -> list[str]:
     return [repr(float(v)) for v in part] if isinstance(part, np.ndarray) else part
 
 
-def seeds_for(seed: Any, sizes: _Sizes) -> Any:
+def seeds_for(seed: Any, sizes: Sizes) -> Any:
     """Check ``seed`` (an int, or one int per run); register its run count."""
     if _is_per_run(seed):
         values = [int(s) for s in (seed.reshape(-1) if hasattr(seed, "shape") else seed)]

@@ -147,25 +147,9 @@ class Trace:
         return np.where(reached.any(axis=0), self.steps[first], -1).astype(np.int64)
 
     def label(self, run: int) -> str:
-        """A short description of run ``run``: optimizer and its per-run settings."""
-        parts = [self.optimizer]
-        for key, values in self.hyperparameters.items():
-            value = values[run]
-            if isinstance(value, np.ndarray):
-                value = "(" + ", ".join(f"{v:.3g}" for v in value) + ")"
-            elif isinstance(value, float | np.floating):
-                value = f"{value:.3g}"
-            if self._varies(key):
-                parts.append(f"{key}={value}")
-        if self.runs > 1 and len(set(self.seeds.tolist())) > 1 and len(parts) == 1:
-            parts.append(f"seed={self.seeds[run]}")
-        return " ".join(parts)
-
-    def _varies(self, key: str) -> bool:
-        values = self.hyperparameters[key]
-        if isinstance(values, np.ndarray):
-            return bool(np.any(values != values[:1]))
-        return len(set(values)) > 1
+        """A short description of run ``run``: the optimizer and the hyperparameters
+        that vary across the population (else the seed)."""
+        return describe_run(self.optimizer, self.hyperparameters, self.seeds, run)
 
     def select(self, runs: Any) -> Trace:
         """A trace of the chosen runs only (indices, slice or boolean mask)."""
@@ -298,6 +282,25 @@ class Trace:
             f_star=meta["f_star"],
             wall_time=meta["wall_time"],
         )
+
+
+def describe_run(optimizer: str, hyperparameters: dict, seeds: np.ndarray, run: int) -> str:
+    """``"adam lr=0.01"``: the optimizer and run ``run``'s varying hyperparameters."""
+    parts = [optimizer]
+    for key, values in hyperparameters.items():
+        if isinstance(values, np.ndarray):
+            if not np.any(values != values[:1]):
+                continue
+            value = values[run]
+            text = (
+                f"{value:.3g}" if value.ndim == 0 else ", ".join(f"{v:.3g}" for v in value)
+            )
+            parts.append(f"{key}={text}" if value.ndim == 0 else f"{key}=({text})")
+        elif len(set(values)) > 1:
+            parts.append(f"{key}={values[run]}")
+    if len(parts) == 1 and len(set(np.asarray(seeds).tolist())) > 1:
+        parts.append(f"seed={seeds[run]}")
+    return " ".join(parts)
 
 
 def _plain(value: Any) -> Any:

@@ -183,6 +183,10 @@ class Problem:
         gradients do not depend on the other rows.
         """
         g = self.value_and_grad(x, backend=backend)[1]
+        if not isinstance(rng, np.random.Generator):
+            generators(
+                rng, g.shape[0] if len(g.shape) == 2 else 1
+            )  # checked even if unused
         if self.noise == 0.0:
             return g
         return g + self.noise * self._standard_normal(g, rng)

@@ -32,8 +32,16 @@ class DeepLinear(Problem):
 
     name = "deep_linear"
 
-    def __init__(self, depth=10, width=4, spectral_radius=1.1, tied=True, init="orthogonal",
-                 seed=0, noise=0.0):  # fmt: skip
+    def __init__(
+        self,
+        depth=10,
+        width=4,
+        spectral_radius=1.1,
+        tied=True,
+        init="orthogonal",
+        seed=0,
+        noise=0.0,
+    ):
         self.depth = positive_int("depth", depth)
         self.width = positive_int("width", width)
         self.spectral_radius = real("spectral_radius", spectral_radius, minimum=0.0)

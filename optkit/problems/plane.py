@@ -113,8 +113,12 @@ def beale(noise: float = 0.0) -> Beale:
 
 #: Himmelblau's four global minima (value 0): (3, 2) exactly; the other three are
 #: roots refined by Newton's method at construction.
-_HIMMELBLAU_GUESSES = ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
-                       (3.584428, -1.848126))  # fmt: skip
+_HIMMELBLAU_GUESSES = (
+    (3.0, 2.0),
+    (-2.805118, 3.131312),
+    (-3.779310, -3.283186),
+    (3.584428, -1.848126),
+)
 
 
 class Himmelblau(SumOfSquares2D):
