@@ -60,6 +60,27 @@ def _colors(count: int):
     return list(plt.get_cmap("viridis")(np.linspace(0.0, 0.95, count)))
 
 
+#: Trajectory colors that stand out on the viridis contours.
+_PATH_COLORS = (
+    "red",
+    "white",
+    "orange",
+    "black",
+    "magenta",
+    "cyan",
+    "C9",
+    "C5",
+    "pink",
+    "C7",
+)
+
+
+def _path_colors(count: int):
+    if count <= len(_PATH_COLORS):
+        return list(_PATH_COLORS[:count])
+    return list(_pyplot().get_cmap("cool")(np.linspace(0.0, 1.0, count)))
+
+
 def plot_curves(
     traces: Any,
     y: str = "loss",
@@ -78,7 +99,8 @@ def plot_curves(
         A recorded scalar (``"loss"``, ``"grad_norm"``, ``"gTg"``, ...) or
         ``"excess"`` (loss − f_star).
     log : bool, default True
-        Logarithmic y axis (non-positive values are left out of the picture).
+        Logarithmic y axis (non-positive values are left out of the picture; so are
+        values beyond 1e200 and non-finite ones, e.g. of diverged runs, on any axis).
     ax : matplotlib Axes, optional
     max_runs : int, default 20
         Runs drawn per trace (evenly spread over the population).
@@ -101,10 +123,16 @@ def plot_curves(
     traces = _traces(traces)
     ax = _axes(ax)
     lines = _lines(traces, max_runs)
+    colors = _colors(len(lines))
+    scale = _varying(traces) if len(lines) > 10 else None
+    if scale is not None:
+        colors = [scale[0].to_rgba(scale[2][k]) for _, k, _ in lines]
+        ax.figure.colorbar(scale[0], ax=ax, label=scale[1])
     positive = False
-    for (trace, k, label), color in zip(lines, _colors(len(lines))):
+    for (trace, k, label), color in zip(lines, colors):
         values = trace.excess() if y == "excess" else trace[y]
         values = np.asarray(values[:, k], dtype=np.float64)
+        values = np.where(np.abs(values) <= 1e200, values, np.nan)  # diverged: left out
         if log:
             values = np.where(values > 0, values, np.nan)
             positive |= bool(np.any(values > 0))
@@ -116,6 +144,28 @@ def plot_curves(
     if legend or (legend is None and len(lines) <= 10):
         ax.legend(fontsize="small")
     return ax
+
+
+def _varying(traces: list[Trace]):
+    """(color mapping, name, values) when one trace has one varying numeric
+    hyperparameter: its runs are then colored by that value (with a colorbar)."""
+    if len(traces) != 1:
+        return None
+    varying = [
+        (name, v)
+        for name, v in traces[0].hyperparameters.items()
+        if isinstance(v, np.ndarray) and v.ndim == 1 and np.ptp(v) > 0
+    ]
+    if len(varying) != 1:
+        return None
+    import matplotlib as mpl
+
+    name, values = varying[0]
+    low, high = float(values.min()), float(values.max())
+    logscale = low > 0 and high / low > 10
+    norm = mpl.colors.LogNorm(low, high) if logscale else mpl.colors.Normalize(low, high)
+    mapping = mpl.cm.ScalarMappable(norm=norm, cmap="viridis")
+    return mapping, name, values
 
 
 def _slice_axes(problem, center, max_hvps):
@@ -204,7 +254,7 @@ def plot_landscape(
     ]
     window = _window(problem, bounds, paths, center)
     _contours(ax, problem, center, axes_, window, levels, log, resolution)
-    for (path, label), color in zip(paths, _colors(len(paths))):
+    for (path, label), color in zip(paths, _path_colors(len(paths))):
         ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=1.2, label=label)
         ax.plot(path[:1, 0], path[:1, 1], "o", color=color, ms=4)
         ax.plot(path[-1:, 0], path[-1:, 1], "x", color=color, ms=6)
