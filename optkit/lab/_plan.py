@@ -124,11 +124,11 @@ def lr_reader(opt, xp, like):
     dev = array_api_compat.device(like)
 
     def as_rows(v):
-        if hasattr(v, "shape") and tuple(v.shape) != ():
-            return xp.asarray(
-                np.asarray(v, dtype=np.float64).reshape(-1), dtype=like.dtype, device=dev
-            )
-        return float(v)
+        if not hasattr(v, "shape") or tuple(v.shape) == ():
+            return float(v)
+        if isinstance(v, np.ndarray):  # NumPy values for another namespace's runs
+            v = xp.asarray(v, dtype=like.dtype, device=dev)
+        return xp.reshape(v, (v.shape[0],))
 
     if callable(value):
         return lambda t: as_rows(value(t))

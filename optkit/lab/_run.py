@@ -12,7 +12,7 @@ import numpy as np
 import optkit as ok
 from optkit.lab._parts import Clipper, Guard, Progress, Recorder, host
 from optkit.lab._plan import AVERAGES, Plan, lr_reader, plain, start
-from optkit.lab._setup import per_run_table
+from optkit.lab._setup import in_namespace, per_run_table
 from optkit.lab._trace import Trace, describe_run
 
 __all__ = ["run"]
@@ -87,9 +87,10 @@ def run(
         ``("ema", decay)`` (:class:`optkit.PolyakAverage`; the start counts as the
         first iterate).
     nonfinite : {"stop", "raise", "propagate"}, default "stop"
-        A run whose loss or gradient is NaN/inf: is stopped at its last iterate (the
-        others continue; ``Trace.diverged`` gives the step), raises
-        :class:`NonFiniteRunError`, or carries on with NaNs (rows never mix).
+        A run whose step input is NaN/inf (its gradient, and its loss unless
+        ``stochastic``): is stopped at its last iterate (the others continue;
+        ``Trace.diverged`` gives the step), raises :class:`NonFiniteRunError`, or
+        carries on with NaNs (rows never mix).
     **hyperparameters
         The optimizer's keyword arguments. A sequence (or 1-D array) gives one value
         per run, a number or schedule is shared, a sequence of schedules gives one
@@ -155,9 +156,8 @@ class _Runner:
         self.xp = xp = (
             np if isinstance(x, np.ndarray) else array_api_compat.array_namespace(x)
         )
-        self.opt = p.population.cls(
-            x, backend=p.backend, nonfinite="propagate", **p.population.kwargs
-        )
+        kwargs = in_namespace(p.population.kwargs, xp, x)
+        self.opt = p.population.cls(x, backend=p.backend, nonfinite="propagate", **kwargs)
         self.table = per_run_table(p.population.table, k)
         self.average = None
         if p.average is not None:

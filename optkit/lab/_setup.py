@@ -42,11 +42,13 @@ _RESERVED = ("params", "backend", "nonfinite")
 class PerRun:
     """One schedule per run, as one schedule returning the ``(K, 1)`` array of values."""
 
-    def __init__(self, schedules: Sequence[Callable[[int], float]]):
+    def __init__(self, schedules: Sequence[Callable[[int], float]], convert=None):
         self.schedules = list(schedules)
+        self.convert = convert  # NumPy -> the population's namespace, if not NumPy
 
-    def __call__(self, t: int) -> np.ndarray:
-        return np.array([[float(s(t))] for s in self.schedules])
+    def __call__(self, t: int) -> Any:
+        values = np.array([[float(s(t))] for s in self.schedules])
+        return values if self.convert is None else self.convert(values)
 
     def __repr__(self) -> str:
         return f"PerRun({self.schedules!r})"
@@ -234,3 +236,27 @@ def expand_seeds(seeds: Any, runs: int) -> np.ndarray:
     if isinstance(seeds, int):
         return np.arange(seeds, seeds + runs, dtype=np.int64)
     return np.asarray(seeds, dtype=np.int64)
+
+
+def in_namespace(kwargs: dict[str, Any], xp: Any, like: Any) -> dict[str, Any]:
+    """Per-run arrays (and per-run schedules' values) moved to ``like``'s namespace
+    and device, so that a CuPy population gets CuPy hyperparameters."""
+    if xp is np:
+        return kwargs
+    import array_api_compat
+
+    device = array_api_compat.device(like)
+
+    def convert(values: np.ndarray) -> Any:
+        return xp.asarray(values, dtype=like.dtype, device=device)
+
+    def move(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(move(v) for v in value)
+        if isinstance(value, np.ndarray):
+            return convert(value)
+        if isinstance(value, PerRun):
+            return PerRun(value.schedules, convert)
+        return value
+
+    return {key: move(value) for key, value in kwargs.items()}

@@ -6,9 +6,11 @@ operations, so a row's result never depends on the other rows. No fast-math:
 the sums keep their order. Imported only when a problem runs with
 ``backend="numba"``; compiled once per dtype and cached on disk.
 
-Measured on 2 shared cores, 1,000 Rosenbrock points (dim 2), float64: the NumPy
-expressions take about 30 µs per call, this kernel about 3 µs; a population run
-of 1,000 Adam steps spends most of its time here otherwise.
+Measured on 2 shared cores, 1,000 points, float64 (NumPy expressions vs this
+kernel, whole ``value_and_grad`` call): Rosenbrock (dim 2) 23 vs 5 µs, Beale 45 vs
+6 µs, Himmelblau 29 vs 5 µs, the cliff 31 vs 6 µs, Rastrigin (dim 2, two
+transcendentals per coordinate) 64 vs 33 µs. A population run of 1,000 Adam steps
+would otherwise spend most of its time in the problem.
 """
 
 from __future__ import annotations
@@ -36,14 +38,14 @@ def rosenbrock(x, f, g):
     rows, dim = x.shape
     for k in range(rows):
         total = 0.0
-        for i in range(dim):
-            g[k, i] = 0.0
+        carry = 0.0  # 200 t_{i-1}: term i-1's share of the gradient at i
         for i in range(dim - 1):
             a, b = x[k, i], x[k, i + 1]
             t, u = b - a * a, 1 - a
             total += 100 * t * t + u * u
-            g[k, i] += -400 * a * t - 2 * u
-            g[k, i + 1] += 200 * t
+            g[k, i] = carry + (-400 * a * t - 2 * u)
+            carry = 200 * t
+        g[k, dim - 1] = carry
         f[k] = total
 
 

@@ -208,7 +208,8 @@ def deep_linear(
 
     for a fixed unit input :math:`u`. Through N tied layers the signal and the
     gradient scale like :math:`\rho^N` (ρ the spectral radius): they explode for
-    ρ > 1 and vanish for ρ < 1 (the lecture's :math:`W^N = V\Sigma^N V^{-1}`).
+    ρ > 1 and vanish for ρ < 1 (Goodfellow et al. 2016, §8.2.5:
+    :math:`W^N = V\Sigma^N V^{-1}`).
 
     Parameters
     ----------

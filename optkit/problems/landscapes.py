@@ -299,7 +299,7 @@ def cliff(height: float = 10.0, width: float = 0.1, noise: float = 0.0) -> Cliff
     -----
     A gradient step of size α from the wall's face moves x by up to
     :math:`\alpha h/w`: with the defaults and α = 0.1, 10 units, far past the minimum
-    (the lecture's "cliff"; Goodfellow et al. 2016, §8.2.4, after Pascanu et al.
+    (the "cliff" of Goodfellow et al. 2016, §8.2.4, after Pascanu et al.
     2013). Clipping the gradient bounds that jump.
 
     Examples

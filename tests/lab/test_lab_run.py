@@ -280,6 +280,35 @@ def test_array_api_strict_population():
     assert isinstance(strict.x_final, np.ndarray)
 
 
+def test_array_api_strict_population_with_every_option():
+    from optkit import schedules as S
+
+    q = problems.quadratic(dim=4, kappa=10.0, noise=0.2)
+    x0 = np.tile(q.x0, (3, 1))
+    options = dict(  # stochastic, per-run schedules and clip thresholds, averaging
+        steps=100,
+        stochastic=True,
+        seed=[1, 2, 3],
+        clip=("norm", [5.0, 1.0, 2.0]),
+        average=("window", 5),
+        lr=[S.constant(0.05), S.exponential(0.1, 0.99), 0.3],
+        record=("loss", "grad_norm", "curvature", "x", "lr", "step_norm"),
+    )
+    options["lr"] = [options["lr"][0], options["lr"][1], S.constant(0.3)]  # 0.3 diverges
+    ref = ok.lab.run(q, "momentum", x0=x0, backend="numpy", **options)
+    strict = ok.lab.run(q, "momentum", x0=xps.asarray(x0), **options)
+    for name in ref.names:
+        np.testing.assert_allclose(
+            strict[name], ref[name], rtol=1e-9, atol=1e-12, err_msg=name
+        )
+    np.testing.assert_allclose(strict.x_average, ref.x_average, rtol=1e-9)
+    diverging = dict(steps=200, lr=[0.01, 10.0], record=("loss", "x"))  # 10 > 2/λ_max
+    ref = ok.lab.run(q, "sgd", x0=x0[:2], backend="numpy", **diverging)
+    strict = ok.lab.run(q, "sgd", x0=xps.asarray(x0[:2]), **diverging)
+    assert ref.diverged[1] > 0 and strict.diverged.tolist() == ref.diverged.tolist()
+    np.testing.assert_allclose(strict["x"], ref["x"], rtol=1e-9)
+
+
 def test_progress_bar_only_for_long_runs(monkeypatch, capsys):
     pytest.importorskip("tqdm")
     from optkit.lab import _parts
