@@ -41,12 +41,13 @@ _FORMS = {
 }  # fmt: skip
 
 
-def _wide(value: Any) -> Any:
+def _wide(xp: Any, value: Any) -> Any:
     """A hyperparameter in float64: numbers become NumPy float64 scalars (IEEE
-    semantics: 1/0 is inf), arrays float64 arrays of their own library."""
+    semantics: 1/0 is inf), or 0-d arrays when another library's arrays are about;
+    arrays become float64 arrays of their own library."""
     shape = getattr(value, "shape", None)
     if shape is None:
-        return np.float64(value)
+        return np.float64(value) if xp is np else xp.asarray(float(value), dtype=xp.float64)
     if isinstance(value, np.ndarray | np.generic):
         return value.astype(np.float64) if value.dtype != np.float64 else value
     import array_api_compat
@@ -124,7 +125,7 @@ def host_function(rule: Rule) -> Callable[[dict[str, Any]], list[Any]]:
     if not tr.lifted:
         return lambda hypers: Floats()
     fast = _generate(tr, _SCALAR_FORMS, "float(h[{}])", rule.label)
-    wide = _generate(tr, _FORMS, "wide(h[{}])", rule.label)
+    wide = _generate(tr, _FORMS, "wide(xp, h[{}])", rule.label)
     names = tr.hypers
 
     def run(hypers: dict[str, Any]) -> list[Any]:
