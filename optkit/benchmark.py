@@ -48,9 +48,11 @@ CHOICES = ("numpy", "numba", "cupy", "torch-fused", "torch-foreach")
 
 
 def _state_count(name: str) -> int:
-    from optkit.rules import RULES
+    from optkit.optim.registry import ALGORITHMS
 
-    return len(RULES[OPTIMIZERS[name][3]].state)
+    opt = ALGORITHMS[name].make(np.zeros(1), backend="numpy")
+    group = opt.param_groups[0]
+    return len(opt.state_names({k: group[k] for k in opt.defaults}))
 
 
 def bytes_per_step(name: str, n: int, itemsize: int) -> int:
