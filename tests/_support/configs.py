@@ -230,3 +230,48 @@ def quadratic(seed: int = 0, n: int = 4, m: int = 6):
         return (2 * W.astype(x.dtype).T @ r).astype(x.dtype)
 
     return loss, grad, n
+
+
+def small_problem(dtype=np.float64, steps: int = 10):
+    """``(params, grads)``: a dict of a (3, 4) and a (4,) array, and ``steps`` gradient
+    dicts (seeded)."""
+    rng = np.random.default_rng(21)
+    params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    grads = [
+        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        for _ in range(steps)
+    ]
+    return params, grads
+
+
+def copy_params(params: dict) -> dict:
+    """Copies of a dict of arrays."""
+    return {k: v.copy() for k, v in params.items()}
+
+
+class FakeOptimizer:
+    """Anything with a ``step_count`` (drives a PolyakAverage in tests)."""
+
+    def __init__(self) -> None:
+        self.step_count = 0
+
+
+def polyak_trajectory(n_steps: int, dtype, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Iterates of a noisy walk: dicts of a matrix and a 0-d array."""
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "w": (rng.standard_normal((3, 4)) + 10 * k).astype(dtype),
+            "s": np.asarray(rng.standard_normal(), dtype=dtype),
+        }
+        for k in range(n_steps)
+    ]
+
+
+def feed(avg: Any, params: dict, iterates: list[dict]) -> None:
+    """Write each iterate into ``params`` and update ``avg``."""
+    for it in iterates:
+        for k, v in it.items():
+            params[k][...] = v
+        avg.update()

@@ -14,7 +14,9 @@ from _support.configs import (
     CONFIGS,
     ONE_PER_RULE,
     assert_states_close,
+    copy_params,
     population_kwargs,
+    small_problem,
     with_scalar_kind,
 )
 
@@ -23,36 +25,21 @@ import optkit as ok
 STEPS, SPLIT = 10, 4
 
 
-def _problem(dtype=np.float64):
-    rng = np.random.default_rng(21)
-    params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
-    params = {k: v.astype(dtype) for k, v in params.items()}
-    grads = [
-        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
-        for _ in range(STEPS)
-    ]
-    return params, grads
-
-
-def _copy(params):
-    return {k: v.copy() for k, v in params.items()}
-
-
 # --------------------------------------------------------------------------- resume
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_resume_equals_uninterrupted(config, cpu_backend):
-    params, grads = _problem()
-    straight = _copy(params)
+    params, grads = small_problem()
+    straight = copy_params(params)
     opt = config.make(straight, backend=cpu_backend)
     for g in grads:
         opt.step(g)
 
-    first = _copy(params)
+    first = copy_params(params)
     before = config.make(first, backend=cpu_backend)
     for g in grads[:SPLIT]:
         before.step(g)
     saved = copy.deepcopy(before.state_dict())
-    resumed_params = _copy(first)  # fresh copies of the parameters
+    resumed_params = copy_params(first)  # fresh copies of the parameters
     resumed = config.make(resumed_params, backend=cpu_backend)
     resumed.load_state_dict(saved)
     assert resumed.step_count == SPLIT
@@ -96,7 +83,7 @@ def _assert_plain(value, path="sd"):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_state_dict_is_plain_data(config, cpu_backend):
-    params, grads = _problem()
+    params, grads = small_problem()
     opt = config.make(params, backend=cpu_backend)
     for g in grads[:3]:
         opt.step(g)
@@ -128,14 +115,14 @@ def test_state_dict_is_plain_with_numpy_scalar_and_array_hypers(cpu_backend):
 def test_load_copies_the_given_state_dict(cpu_backend):
     """Loading the same state dict into two optimizers must give two independent
     optimizers (torch deep-copies on load); stepping must not write into the dict."""
-    params, grads = _problem()
-    opt = ok.Adam(_copy(params), lr=0.1, backend=cpu_backend)
+    params, grads = small_problem()
+    opt = ok.Adam(copy_params(params), lr=0.1, backend=cpu_backend)
     opt.step(grads[0])
     sd = opt.state_dict()
     frozen = copy.deepcopy(sd)
     twins = []
     for _ in range(2):
-        p = _copy(params)
+        p = copy_params(params)
         twin = ok.Adam(p, lr=0.1, backend=cpu_backend)
         twin.load_state_dict(sd)
         twins.append((p, twin))
@@ -153,12 +140,12 @@ def test_load_copies_the_given_state_dict(cpu_backend):
 def test_load_accepts_fortran_ordered_state(cpu_backend):
     """A state dict is plain NumPy data; the memory order of its arrays must not
     matter (e.g. arrays that went through a transposing serializer)."""
-    params, grads = _problem()
-    straight = _copy(params)
+    params, grads = small_problem()
+    straight = copy_params(params)
     ref = ok.Adam(straight, lr=0.1, backend=cpu_backend)
     for g in grads[:4]:
         ref.step(g)
-    resumed_params = _copy(params)
+    resumed_params = copy_params(params)
     first = ok.Adam(resumed_params, lr=0.1, backend=cpu_backend)
     for g in grads[:2]:
         first.step(g)
@@ -228,12 +215,12 @@ def test_dtype_kept_with_float64_array_hypers(config, cpu_backend):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_state_dict_keeps_dtype_and_resumes(dtype, cpu_backend):
     config = BY_NAME["adam_amsgrad_wd"]
-    params, grads = _problem(dtype)
+    params, grads = small_problem(dtype)
     opt = config.make(params, backend=cpu_backend)
     opt.step(grads[0])
     sd = opt.state_dict()
     assert {v.dtype for e in sd["state"].values() for v in e.values()} == {np.dtype(dtype)}
-    fresh = config.make(_copy(params), backend=cpu_backend)
+    fresh = config.make(copy_params(params), backend=cpu_backend)
     fresh.load_state_dict(sd)
     assert {v.dtype for e in fresh.state.values() for v in e.values()} == {np.dtype(dtype)}
 
@@ -242,7 +229,7 @@ def test_state_dict_keeps_dtype_and_resumes(dtype, cpu_backend):
 def test_state_dict_round_trip_on_every_backend(backend, config):
     """state_dict is plain NumPy data from any backend, and a run resumed from it goes
     on bit for bit."""
-    params, grads = _problem(np.float64)
+    params, grads = small_problem(np.float64)
     asarray = backend.asarray
 
     def make(values):

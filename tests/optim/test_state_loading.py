@@ -10,6 +10,8 @@ import pytest
 from _support.configs import (
     assert_snapshot_equal,
     assert_states_close,
+    copy_params,
+    small_problem,
     snapshot,
 )
 from _support.corruptions import BAD_LOADS, GARBAGE, NADAM_BAD_GROUP_STATE, nodes, replaced
@@ -20,32 +22,17 @@ from optkit import schedules as S
 STEPS, SPLIT = 10, 4
 
 
-def _problem(dtype=np.float64):
-    rng = np.random.default_rng(21)
-    params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
-    params = {k: v.astype(dtype) for k, v in params.items()}
-    grads = [
-        {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
-        for _ in range(STEPS)
-    ]
-    return params, grads
-
-
-def _copy(params):
-    return {k: v.copy() for k, v in params.items()}
-
-
 # --------------------------------------------------------------------------- bad loads
 def _bad_load_changes_nothing(make, corrupt, error, pattern, cpu_backend):
     """Load a corrupted state_dict into a stepped optimizer: the error names the
     culprit, nothing changes, and the optimizer goes on as one that never saw it."""
-    params, grads = _problem()
-    a, b = _copy(params), _copy(params)
+    params, grads = small_problem()
+    a, b = copy_params(params), copy_params(params)
     opt, twin = make(a, lr=0.1, backend=cpu_backend), make(b, lr=0.1, backend=cpu_backend)
     for g in grads[:2]:
         opt.step(g)
         twin.step(g)
-    other = make(_copy(params), lr=0.3, backend=cpu_backend)
+    other = make(copy_params(params), lr=0.3, backend=cpu_backend)
     for g in grads[:3]:
         other.step(g)
     sd = copy.deepcopy(other.state_dict())
@@ -74,12 +61,12 @@ def test_nadam_group_state_is_checked(kind, cpu_backend):
 
 
 def test_load_accepts_broadcastable_array_hyperparameters(cpu_backend):
-    params, grads = _problem()
-    opt = ok.Adam(_copy(params), lr=0.1, backend=cpu_backend)
+    params, grads = small_problem()
+    opt = ok.Adam(copy_params(params), lr=0.1, backend=cpu_backend)
     opt.step(grads[0])
     sd = opt.state_dict()
     sd["param_groups"][0]["lr"] = np.full(4, 0.05)  # broadcasts to (3, 4) and (4,)
-    fresh = ok.Adam(_copy(params), lr=0.1, backend=cpu_backend)
+    fresh = ok.Adam(copy_params(params), lr=0.1, backend=cpu_backend)
     fresh.load_state_dict(sd)
     np.testing.assert_array_equal(fresh.param_groups[0]["lr"], np.full(4, 0.05))
     assert not np.shares_memory(fresh.param_groups[0]["lr"], sd["param_groups"][0]["lr"])

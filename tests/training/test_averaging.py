@@ -4,37 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support.configs import FakeOptimizer, feed, polyak_trajectory
 
 import optkit as ok
 from optkit.averaging import PolyakAverage
 
 TOL = {np.float32: {"rtol": 1e-6, "atol": 1e-6}, np.float64: {"rtol": 1e-14, "atol": 1e-14}}
-
-
-class FakeOptimizer:
-    """Anything with a ``step_count``."""
-
-    def __init__(self) -> None:
-        self.step_count = 0
-
-
-def trajectory(n_steps: int, dtype, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Iterates of a noisy walk: dicts of a matrix and a 0-d array."""
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "w": (rng.standard_normal((3, 4)) + 10 * k).astype(dtype),
-            "s": np.asarray(rng.standard_normal(), dtype=dtype),
-        }
-        for k in range(n_steps)
-    ]
-
-
-def run(avg: PolyakAverage, params: dict, iterates: list[dict]) -> None:
-    for it in iterates:
-        for k, v in it.items():
-            params[k][...] = v
-        avg.update()
 
 
 def mean_of(iterates: list[dict], key: str) -> np.ndarray:
@@ -45,11 +20,11 @@ def mean_of(iterates: list[dict], key: str) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("window", [1, 3, 8])
 def test_window_is_exact_mean_of_last_n(cpu_backend, dtype, window):
-    iterates = trajectory(20, dtype)
+    iterates = polyak_trajectory(20, dtype)
     params = {k: np.zeros_like(v) for k, v in iterates[0].items()}
     avg = PolyakAverage(params, "window", window=window, backend=cpu_backend)
     for k in range(1, len(iterates) + 1):
-        run(avg, params, iterates[k - 1 : k])
+        feed(avg, params, iterates[k - 1 : k])
         last = iterates[max(0, k - window) : k]
         assert avg.count == len(last)
         for key in params:
@@ -72,16 +47,16 @@ def test_window_mean_is_correctly_rounded_float32(cpu_backend):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_ema_copies_first_then_decays(cpu_backend, dtype):
-    iterates = trajectory(6, dtype, seed=1)
+    iterates = polyak_trajectory(6, dtype, seed=1)
     params = {k: np.zeros_like(v) for k, v in iterates[0].items()}
     d = 0.9
     avg = PolyakAverage(params, "ema", decay=d, backend=cpu_backend)
-    run(avg, params, iterates[:1])
+    feed(avg, params, iterates[:1])
     for key in params:
         np.testing.assert_array_equal(avg.average[key], iterates[0][key], strict=True)
     want = {k: v.astype(np.float64) for k, v in iterates[0].items()}
     for it in iterates[1:]:
-        run(avg, params, [it])
+        feed(avg, params, [it])
         for key in params:
             want[key] = d * want[key] + (1 - d) * it[key]
             np.testing.assert_allclose(avg.average[key], want[key], **TOL[dtype])
@@ -99,10 +74,10 @@ def test_ema_decay_zero_tracks_params_exactly(cpu_backend):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("start", [0, 1, 5])
 def test_tail_is_mean_since_start(cpu_backend, dtype, start):
-    iterates = trajectory(12, dtype, seed=2)
+    iterates = polyak_trajectory(12, dtype, seed=2)
     params = {k: np.zeros_like(v) for k, v in iterates[0].items()}
     avg = PolyakAverage(params, "tail", start=start, backend=cpu_backend)
-    run(avg, params, iterates)
+    feed(avg, params, iterates)
     since = iterates[max(start - 1, 0) :]  # the k-th update sees iterate k (1-based)
     assert avg.count == len(since)
     for key in params:
@@ -153,12 +128,12 @@ def test_non_contiguous_params(cpu_backend):
 
 
 def test_backends_agree():
-    iterates = trajectory(10, np.float32, seed=3)
+    iterates = polyak_trajectory(10, np.float32, seed=3)
     results = {}
     for cpu_backend in ("numpy", "numba"):
         params = {k: np.zeros_like(v) for k, v in iterates[0].items()}
         avg = PolyakAverage(params, "ema", decay=0.7, backend=cpu_backend)
-        run(avg, params, iterates)
+        feed(avg, params, iterates)
         results[cpu_backend] = avg.average["w"].copy()
     np.testing.assert_allclose(results["numpy"], results["numba"], rtol=1e-6)
 

@@ -5,36 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support.configs import feed, polyak_trajectory
 
 from optkit.averaging import PolyakAverage
 
 TOL = {np.float32: {"rtol": 1e-6, "atol": 1e-6}, np.float64: {"rtol": 1e-14, "atol": 1e-14}}
-
-
-class FakeOptimizer:
-    """Anything with a ``step_count``."""
-
-    def __init__(self) -> None:
-        self.step_count = 0
-
-
-def trajectory(n_steps: int, dtype, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Iterates of a noisy walk: dicts of a matrix and a 0-d array."""
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "w": (rng.standard_normal((3, 4)) + 10 * k).astype(dtype),
-            "s": np.asarray(rng.standard_normal(), dtype=dtype),
-        }
-        for k in range(n_steps)
-    ]
-
-
-def run(avg: PolyakAverage, params: dict, iterates: list[dict]) -> None:
-    for it in iterates:
-        for k, v in it.items():
-            params[k][...] = v
-        avg.update()
 
 
 # ------------------------------------------------------------------ state
@@ -42,20 +17,20 @@ def run(avg: PolyakAverage, params: dict, iterates: list[dict]) -> None:
     "mode", [{"mode": "window", "window": 4}, {"mode": "tail", "start": 2}, {"mode": "ema"}]
 )
 def test_state_dict_round_trip_continues_bitwise(cpu_backend, mode):
-    iterates = trajectory(15, np.float32, seed=4)
+    iterates = polyak_trajectory(15, np.float32, seed=4)
     params = {k: np.zeros_like(v) for k, v in iterates[0].items()}
     avg = PolyakAverage(params, backend=cpu_backend, **mode)
-    run(avg, params, iterates[:6])
+    feed(avg, params, iterates[:6])
     sd = avg.state_dict()
     assert all(
         isinstance(a, np.ndarray)
         for a in sd["ring" if "window" in mode else "average"].values()
     )
-    run(avg, params, iterates[6:])
+    feed(avg, params, iterates[6:])
     other_params = {k: np.zeros_like(v) for k, v in params.items()}
     other = PolyakAverage(other_params, backend=cpu_backend, **mode)
     other.load_state_dict(sd)
-    run(other, other_params, iterates[6:])
+    feed(other, other_params, iterates[6:])
     for key in params:
         np.testing.assert_array_equal(other.average[key], avg.average[key], strict=True)
     assert other.state_dict()["count"] == avg.state_dict()["count"]
