@@ -125,6 +125,9 @@ def main(argv=None) -> dict:
              a["test"]] for arm, a in arms.items()]  # fmt: skip
     print(_harness.table(["arm", "lr", "reached 90%", "median epochs", "final val acc",
                           "test acc"], rows))  # fmt: skip
+    for arm, a in arms.items():
+        grid = ", ".join(f"{lr:g}: {score:.3f}" for lr, score in a["scores"].items())
+        print(f"{arm} lr grid (final validation accuracy, seed {args.seed}): {grid}")
     plain, bn = arms["plain"], arms["batchnorm"]
     holds = (
         bn["reached"] == SEEDS

@@ -15,6 +15,11 @@ Each builder returns a zero-argument callable that runs the workload once, for
 
 torch's Adam is its default (``foreach``/``fused`` unset: the per-tensor loop on
 CPU); ``torch_adam="fused"`` selects ``fused=True``.
+
+Backend ``"numba-workqueue"`` is ``"numba"`` with Numba's ``workqueue`` threading
+layer (set before Numba starts its threads, as ``NUMBA_THREADING_LAYER=workqueue``
+would): its idle threads sleep instead of spinning, which matters when NumPy's
+OpenBLAS threads share the same few cores (see the README's measurements).
 """
 
 from __future__ import annotations
@@ -39,6 +44,22 @@ def _torch(threads: bool = True):
 
         torch.set_num_threads(numba.get_num_threads())
     return torch
+
+
+def optkit_backend(backend: str) -> str:
+    """The optkit backend name; ``"numba-workqueue"`` also selects that layer."""
+    if backend != "numba-workqueue":
+        return backend
+    import numba
+
+    try:
+        layer = numba.threading_layer()  # raises before Numba starts its threads
+    except ValueError:
+        numba.config.THREADING_LAYER = "workqueue"
+        return "numba"
+    if layer != "workqueue":
+        raise RuntimeError(f"Numba's threads already run the {layer!r} threading layer")
+    return "numba"
 
 
 def _batch(rng: np.random.Generator, sizes=SIZES, batch=BATCH):
@@ -79,14 +100,34 @@ def mlp_step(backend: str, torch_adam: str = "default") -> Callable[[], None]:
         return step
     import optkit as ok
 
+    backend = optkit_backend(backend)
+    x, y = _to_backend(backend, x, y)
     model = ok.nn.mlp(SIZES, batch_norm=True, seed=0, backend=backend)
     opt = ok.Adam(model.parameters(), lr=1e-3, backend=backend)
+    sync = _sync(backend)
 
     def step():
         _, grads = model.loss_and_grad(ok.nn.cross_entropy, x, y)
         opt.step(grads)
+        sync()
 
     return step
+
+
+def _to_backend(backend: str, *arrays):
+    if backend != "cupy":
+        return arrays
+    import cupy
+
+    return tuple(cupy.asarray(a) for a in arrays)
+
+
+def _sync(backend: str) -> Callable[[], None]:
+    if backend != "cupy":
+        return lambda: None
+    import cupy
+
+    return cupy.cuda.get_current_stream().synchronize
 
 
 def mlp_non_matmul(backend: str, torch_adam: str = "default") -> Callable[[], None]:
@@ -99,13 +140,19 @@ def mlp_non_matmul(backend: str, torch_adam: str = "default") -> Callable[[], No
         return _torch_non_matmul(z, up, y, torch_adam)
     import optkit as ok
 
+    backend = optkit_backend(backend)
+    y, *z = _to_backend(backend, y, *z)
+    up = _to_backend(backend, *up)
     model = ok.nn.mlp(SIZES, batch_norm=True, seed=0, backend=backend)
     opt = ok.Adam(model.parameters(), lr=1e-3, backend=backend)
     grads = model.grads
     layers = model.layers
     linears = [layers[k] for k in ("0", "3", "6")]
     chains = [(layers["1"], layers["2"]), (layers["4"], layers["5"])]
-    xp = np
+    from optkit._host import namespace
+
+    xp = namespace(y)
+    sync = _sync(backend)
 
     def step():
         for i, (bn, act) in enumerate(chains):  # bias, BatchNorm, ReLU: forward
@@ -117,6 +164,7 @@ def mlp_non_matmul(backend: str, torch_adam: str = "default") -> Callable[[], No
             d = bn.backward(act.backward(up[i]))
             grads[f"{3 * i}.bias"][...] = xp.sum(d, axis=0)
         opt.step(grads)
+        sync()
 
     return step
 
@@ -172,6 +220,8 @@ def digits_fit(backend: str, epochs: int = 30, batch_size: int = 32) -> Callable
                     opt.step()
 
         return run
+
+    backend = optkit_backend(backend)
 
     def run():
         model = ok.nn.mlp(sizes, seed=0, backend=backend)

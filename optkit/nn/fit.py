@@ -175,6 +175,7 @@ def fit(
     check_optimizer(model, optimizer)
     track_accuracy = accuracy if accuracy is not None else _integer(y)
     run = _Run(model, optimizer, loss, average, _clipper(clip, grad_norm), track_accuracy)
+    run.eval_batch_size = eval_batch_size
     rng = np.random.default_rng(seed)
     history, start = History(), 0
     if resume:
@@ -187,24 +188,12 @@ def fit(
     try:
         with use_epoch_clock(optimizer, clock, schedule_on == "epoch"):
             for epoch in range(start + 1, epochs + 1):
-                began = time.perf_counter()
                 order = rng.permutation(int(x.shape[0])) if shuffle else None
-                row = run.epoch(
-                    x, y, batches(x.shape[0], batch_size, order, drop_last), bar
-                )
-                row["lr"] = first_lr(optimizer, optimizer.step_count - 1)  # last step's
-                row.update(run.evaluate(val, eval_batch_size, loss))
-                clock.epoch = epoch
-                for plateau in plateaus(optimizer):
-                    plateau.observe(row.get("val_loss", row["train_loss"]))
-                row.update(epoch=epoch, steps=optimizer.step_count)
-                row["time"] = time.perf_counter() - began
-                history.append(**row)
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch, **_postfix(row), refresh=True)
-                last = epoch == epochs
+                index_batches = batches(x.shape[0], batch_size, order, drop_last)
+                history.append(**run.epoch_row(epoch, x, y, index_batches, val, bar, clock))
                 stop = any(bool(cb(history, model, optimizer)) for cb in callbacks)
-                if checkpoint_every and (epoch % checkpoint_every == 0 or last or stop):
+                due = checkpoint_every and epoch % checkpoint_every == 0
+                if checkpoint_every and (due or stop or epoch == epochs):
                     _save(checkpoint_path, model, optimizer, average, rng, epoch, history)
                 if stop:
                     break
@@ -234,6 +223,8 @@ def _postfix(row: dict[str, float]) -> dict[str, str]:
 class _Run:
     """One fit call's fixed parts: the step and the evaluation."""
 
+    eval_batch_size = 4096
+
     def __init__(self, model, optimizer, loss, average, clipper, track_accuracy):
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.average, self.clipper, self.track_accuracy = average, clipper, track_accuracy
@@ -262,6 +253,22 @@ class _Run:
         row = {"train_loss": total / max(seen, 1), "grad_norm": float(np.mean(norms))}
         if self.track_accuracy:
             row["train_accuracy"] = correct / max(seen, 1)
+        return row
+
+    def epoch_row(self, epoch, x, y, index_batches, val, bar, clock) -> dict[str, float]:
+        """Train one epoch, evaluate, feed the plateaus: the History row."""
+        optimizer = self.optimizer
+        began = time.perf_counter()
+        row = self.epoch(x, y, index_batches, bar)
+        row["lr"] = first_lr(optimizer, optimizer.step_count - 1)  # the last step's
+        row.update(self.evaluate(val, self.eval_batch_size, self.loss))
+        clock.epoch = epoch
+        for plateau in plateaus(optimizer):
+            plateau.observe(row.get("val_loss", row["train_loss"]))
+        row.update(epoch=epoch, steps=optimizer.step_count)
+        row["time"] = time.perf_counter() - began
+        if bar is not None:
+            bar.set_postfix(epoch=epoch, **_postfix(row), refresh=True)
         return row
 
     def evaluate(self, val, batch_size: int, loss) -> dict[str, float]:

@@ -196,3 +196,36 @@ def test_layer_state_dict_round_trip_and_checks():
 def test_reprs():
     assert repr(Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
     assert repr(ReLU()) == "ReLU()" and repr(Dropout(0.25)) == "Dropout(p=0.25)"
+
+
+def test_layers_and_losses_run_on_a_strict_array_api_namespace():
+    """Forward and backward use only the standard: array_api_strict arrays agree with
+    NumPy's results."""
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3))
+    y = np.array([0, 1, 1, 0, 1])
+    reference = [
+        Linear(3, 4, dtype="float64", seed=0),
+        Tanh(),
+        Linear(4, 2, dtype="float64", seed=1),
+    ]
+    strict = [Linear(3, 4, dtype="float64", seed=0, backend="array_api"), Tanh(backend="array_api"),
+              Linear(4, 2, dtype="float64", seed=1, backend="array_api")]  # fmt: skip
+    for layer in strict:
+        for name in ("weight", "bias"):
+            if hasattr(layer, name):
+                setattr(layer, name, xps.asarray(getattr(layer, name)))
+    outs = []
+    for layers, to in ((reference, np.asarray), (strict, xps.asarray)):
+        h = to(x)
+        for layer in layers:
+            h = layer.forward(h)
+        loss, d = ok.nn.cross_entropy(h, to(y), grad=True)
+        for layer in reversed(layers):
+            d = layer.backward(d)
+        outs.append((loss, np.asarray(d), np.asarray(layers[0].grad_weight)))
+    assert type(strict[0].grad_weight).__module__.startswith("array_api_strict")
+    assert outs[1][0] == pytest.approx(outs[0][0], rel=1e-14)
+    for a, b in zip(outs[1][1:], outs[0][1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
