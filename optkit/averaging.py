@@ -156,6 +156,11 @@ class PolyakAverage:
 
     # ------------------------------------------------------------------ updating
     @property
+    def params(self) -> list:
+        """The parameter arrays this average reads (the buffers of a FlatParams)."""
+        return list(self._params)
+
+    @property
     def count(self) -> int:
         """Number of iterates in the average now."""
         return self._count

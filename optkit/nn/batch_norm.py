@@ -148,14 +148,27 @@ class BatchNorm:
             return {}
         return {f"{prefix}weight": self.weight, f"{prefix}bias": self.bias}
 
+    def buffers(self, prefix: str = "") -> dict[str, Any]:
+        """The running statistics and ``num_batches_tracked`` (empty without them)."""
+        if not self.track_running_stats:
+            return {}
+        names = ("running_mean", "running_var", "num_batches_tracked")
+        return {f"{prefix}{name}": getattr(self, name) for name in names}
+
     def bind(
-        self, params: FlatParams, prefix: str = "", *, grads: FlatParams | None = None
+        self,
+        params: FlatParams | Mapping[str, Any],
+        prefix: str = "",
+        *,
+        grads: FlatParams | Mapping[str, Any] | None = None,
     ) -> BatchNorm:
         """Use the views ``prefix + "weight"``/``"bias"`` of ``params`` as γ and β.
 
         The FlatParams' values are kept (build it from :meth:`parameters` to start
         from this layer's values), so an optimizer stepping ``params`` updates this
         layer in place. With ``grads``, :meth:`backward` writes into its views.
+        A plain mapping of views works too (a model whose γ and β live in different
+        FlatParams, e.g. when one of them is frozen).
         """
         if not self.affine:
             raise ValueError("BatchNorm(affine=False) has no weight or bias to bind")
@@ -165,9 +178,10 @@ class BatchNorm:
             for label, flat in (("params", params), ("grads", grads)):
                 if flat is None:
                     continue
-                if not isinstance(flat, FlatParams):
+                if not isinstance(flat, (FlatParams, Mapping)):
                     raise TypeError(
-                        f"{label} must be a FlatParams, got {type(flat).__name__}"
+                        f"{label} must be a FlatParams (or a mapping of views), got "
+                        f"{type(flat).__name__}"
                     )
                 view = flat[name]
                 if tuple(view.shape) != (self.num_features,):
