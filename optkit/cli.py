@@ -1,4 +1,5 @@
-"""The ``optkit`` command: ``optkit info`` (backends), ``optkit --version``.
+"""The ``optkit`` command: ``optkit info`` (backends, GPUs), ``optkit bench``
+(benchmarks: see :mod:`optkit.bench.cli`), ``optkit --version``.
 
 Also reachable as ``python -m optkit``.
 """
@@ -31,46 +32,45 @@ def _info(args: argparse.Namespace) -> int:
                 f"  {'':<10} threads {entry['threads']}, threading layer "
                 f"{entry['threading_layer']!r} (NUMBA_NUM_THREADS to change)"
             )
-        if name == "cupy":
-            for i, device in enumerate(entry.get("devices", [])):
-                print(f"  {'':<10} GPU {i}: {device}")
+        if not entry["available"]:
+            _print_install_hint(name)
+    _print_gpus()
     from optkit._backend import get_backend
 
     print(f"  selected default: {get_backend()!r} (OPTKIT_BACKEND / ok.set_backend)")
     return 0
 
 
+def _print_install_hint(name: str) -> None:
+    from optkit.bench.machine import install_hint
+
+    hint = install_hint(name)
+    if hint:
+        print(f"  {'':<10} install: {hint}")
+
+
+def _print_gpus() -> None:
+    from optkit.bench.machine import gpu_lines
+
+    for line in gpu_lines():
+        print(f"  {line}")
+
+
 def _size(text: str) -> int:
-    """Parse a parameter count: ``16777216``, ``2^24``, ``2**24`` or ``1e6``."""
+    """Parse a parameter count in [1, 2^34]: ``16777216``, ``2^24``, ``2**24``, ``1e6``."""
     try:
         for sep in ("^", "**"):
             if sep in text:
-                base, exp = text.split(sep)
-                value = int(base) ** int(exp)
+                base, exp = (int(part) for part in text.split(sep))
+                value = base**exp if abs(base) <= 2**34 and 0 <= exp <= 64 else 0
                 break
         else:
             value = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 2^24)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be >= 1, got {value}")
+    if not 1 <= value <= 2**34:
+        raise argparse.ArgumentTypeError(f"size must be between 1 and 2^34, got {text}")
     return value
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from optkit import benchmark
-
-    backends = tuple(args.backend) if args.backend else benchmark.CHOICES
-    print(
-        f"timing {args.optimizer} on {', '.join(backends)} (median of batches; "
-        f"GPU work synchronized) ...",
-        flush=True,
-    )
-    roof, rows = benchmark.run_table(
-        args.optimizer, args.size, args.dtype, backends, min_time=args.min_time
-    )
-    print(benchmark.format_table(args.optimizer, args.size, args.dtype, roof, rows))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,36 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         "info", help="list backends: availability, versions, threads, GPUs"
     )
     info.set_defaults(func=_info)
-    from optkit.benchmark import CHOICES, OPTIMIZERS
+    from optkit.bench.cli import add_bench_parser
 
-    bench = sub.add_parser(
-        "bench",
-        help="time one optimizer step on every backend and peer (no asv)",
-        description="Time per step, GB/s and fraction of a same-process roofline "
-        "kernel with the same memory traffic, for each available backend and peer.",
-    )
-    bench.add_argument("optimizer", nargs="?", default="adam", choices=sorted(OPTIMIZERS))
-    bench.add_argument(
-        "--size", type=_size, default=1 << 24, help="number of parameters (default 2^24)"
-    )
-    bench.add_argument(
-        "--backend",
-        action="append",
-        choices=CHOICES,
-        help="repeat to choose several (default: all)",
-    )
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument(
-        "--min-time", type=float, default=0.2, help="seconds per timing batch (default 0.2)"
-    )
-    bench.set_defaults(func=_bench)
+    add_bench_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``optkit`` console script."""
+    from optkit.bench.cli import route
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(route(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
