@@ -75,7 +75,7 @@ def _track(key: str, unit: str, what: str):
 
 for _key, _what in targets.DESCRIPTIONS.items():
     setattr(
-        Targets,
+        _TargetTracks,
         f"track_{_key}",
         _track(_key, UNITS[targets.Target(_key, "", None).unit], _what),
     )

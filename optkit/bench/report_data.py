@@ -156,11 +156,23 @@ def ratios(record: Record, index: dict[tuple, Record], optimizer_peer: bool) -> 
     return vs_peer, peer, of_roof
 
 
-def _ratio_text(vs_peer: float | None, peer: str) -> str:
+def ratio_text(vs_peer: float | None, peer: str) -> str:
+    """A time ratio to a peer, with the speed-up when faster.
+
+    Examples
+    --------
+    >>> ratio_text(1.0, "torch-fused"), ratio_text(0.4, "torch")
+    ('1.00x torch-fused', '0.40x torch (2.5x faster)')
+    >>> ratio_text(0.002, "torch-loop")
+    '0.002x torch-loop (500x faster)'
+    """
     if vs_peer is None:
         return "-"
-    faster = f" ({1 / vs_peer:.3g}x faster)" if vs_peer < 1 else ""
-    return f"{vs_peer:.3g}x {peer}{faster}"
+    text = f"{vs_peer:.2f}" if vs_peer >= 0.095 else f"{vs_peer:.2g}"
+    speedup = 1 / vs_peer
+    faster = "" if vs_peer >= 1 else (
+        f" ({speedup:.1f}x faster)" if speedup < 100 else f" ({speedup:.0f}x faster)")  # fmt: skip
+    return f"{text}x {peer}{faster}"
 
 
 def kernel_view(kernel: Kernel, records: list[Record], many_machines: bool) -> View | None:
@@ -190,7 +202,7 @@ def kernel_view(kernel: Kernel, records: list[Record], many_machines: bool) -> V
         vs_peer, peer, of_roof = ratios(r, index, kernel.optimizer_peer)
         rows.append([r.param("backend")] + ([r.machine] if many_machines else []) + [
             group, r.param("dtype") or "-", format_value(r.value, r.unit),
-            _ratio_text(vs_peer, peer), "-" if of_roof is None else f"{of_roof:.2f}",
+            ratio_text(vs_peer, peer), "-" if of_roof is None else f"{of_roof:.2f}",
         ])  # fmt: skip
     panels = [(dtype or kernel.title, panel_values[dtype])
               for dtype in sorted(panel_values, key=lambda d: DTYPE_ORDER.get(d, 9))]  # fmt: skip
@@ -250,8 +262,7 @@ def _sentence(what: str, r: Record, index: dict, optimizer_peer: bool) -> str:
     head = f"{r.param('backend')} {what}" + (f" at {' '.join(where)}" if where else "")
     parts = [format_value(r.value, r.unit)]
     if vs_peer is not None:
-        parts.append(f"{vs_peer:.3g}x {peer} time" + (
-            f" ({1 / vs_peer:.3g}x faster)" if vs_peer < 1 else ""))  # fmt: skip
+        parts.append(ratio_text(vs_peer, peer).replace(f"x {peer}", f"x {peer} time", 1))
     if of_roof is not None:
         parts.append(f"{of_roof:.2f} of roofline")
     return f"{head}: {', '.join(parts)}"
