@@ -191,10 +191,16 @@ def _machine_line() -> str:
 
     from optkit import __version__
 
-    return (
+    line = (
         f"optkit {__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{numba.get_num_threads()} Numba threads"
     )
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        line += f", load average {load:.1f}"
+        if load > 0.5 * (os.cpu_count() or 1):
+            line += " (other processes compete for the CPUs: expect noisier ratios)"
+    return line
 
 
 def run_targets(args: argparse.Namespace) -> int:
@@ -206,8 +212,9 @@ def run_targets(args: argparse.Namespace) -> int:
     if message:
         return _fail(f"{args.backend} is not available here: {message}")
     if not args.json:
-        print(f"{_machine_line()}; ratios of contenders timed interleaved, "
-              f"median of {args.rounds} rounds (best: fastest round of each)", flush=True)  # fmt: skip
+        print(_machine_line())
+        print(f"ratios of contenders timed interleaved in this process: median of "
+              f"{args.rounds} per-round ratios (best: each one's fastest round)", flush=True)  # fmt: skip
     found = []
     with timing.CpuSteal() as steal:
         groups = targets.measure(args.backend, rounds=args.rounds,

@@ -290,8 +290,7 @@ def overhead_targets(backend: str, sizes: Sizes, rounds: int) -> list[Target]:
     _add(
         contenders, missing, peer, lambda: workloads.many_tensors_step(peer, sizes.tensors)
     )
-    label = (f"Adam over {sizes.tensors} tensors of 4K-64K float32 (one FlatParams): "
-             f"{peer} time / {backend} time")  # fmt: skip
+    label = f"Adam, {sizes.tensors} tensors of 4K-64K in one FlatParams: {peer} / {backend} time"
     ratio = _Ratio("many_tensors_speedup", label, peer, backend)
     return out + _evaluate(contenders, [ratio], rounds, missing)
 
@@ -349,9 +348,12 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.2f}x"
 
 
+LABEL_WIDTH = 72
+
+
 def format_targets(targets: list[Target], header: bool = True) -> str:
     """Rows ``label  measured  best  goal  holds`` (and why a target was not measured)."""
-    width = max([len(t.label) for t in targets] + [40])
+    width = max([len(t.label) for t in targets] + [LABEL_WIDTH])
     lines = []
     if header:
         lines.append(f"{'target':<{width}}  {'median':>9}  {'best':>9}  {'goal':>9}  holds")

@@ -71,7 +71,7 @@ def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:
 def interleaved(
     contenders: Mapping[str, Callable[[], Any]],
     rounds: int = 15,
-    min_time: float = 0.02,
+    min_time: float = 0.005,
     sync: Callable[[], Any] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender, one batch each per round, in turn.
