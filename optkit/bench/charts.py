@@ -43,6 +43,11 @@ def _color(series: str, index: int) -> Any:
     return fixed.get(base, f"C{index % 10}")
 
 
+def _wrap(label: str) -> str:
+    """Shape labels on two lines: ``'(64, 56, 56, 64)\nchannels-last'``."""
+    return label.replace(") ", ")\n", 1)
+
+
 def grouped_bars(
     panels: Sequence[tuple[str, dict[str, dict[str, float]]]],
     groups: Sequence[str],
@@ -58,22 +63,27 @@ def grouped_bars(
     leave a gap). Times span orders of magnitude, hence the log axis.
     """
     plt = pyplot()
-    width_in = min(13.0, 1.6 + 0.22 * len(series) * len(groups) * len(panels) + 1.2)
+    shown_per_panel = [
+        [g for g in groups if any(per_group.get(g) for per_group in values.values())]
+        for _, values in panels
+    ]
+    slots = [max(1, len(shown)) for shown in shown_per_panel]
+    width_in = min(14.0, 2.8 + 0.24 * len(series) * sum(slots))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(max(width_in, 4.8), 3.4), dpi=80, squeeze=False,
-        sharey=True,
+        1, len(panels), figsize=(max(width_in, 5.0), 3.6), dpi=80, squeeze=False,
+        sharey=True, gridspec_kw={"width_ratios": slots},
     )  # fmt: skip
     bar = 0.8 / max(1, len(series))
-    for ax, (panel_title, values) in zip(axes[0], panels):
+    for ax, (panel_title, values), shown in zip(axes[0], panels, shown_per_panel):
         for k, name in enumerate(series):
             xs, ys = [], []
-            for g, group in enumerate(groups):
+            for g, group in enumerate(shown):
                 value = values.get(name, {}).get(group)
                 if value is not None and value > 0 and math.isfinite(value):
                     xs.append(g - 0.4 + bar * (k + 0.5))
                     ys.append(value)
             ax.bar(xs, ys, width=bar, color=_color(name, k), label=name)
-        ax.set_xticks(range(len(groups)), groups, fontsize=8)
+        ax.set_xticks(range(len(shown)), [_wrap(g) for g in shown], fontsize=7)
         ax.set_yscale("log")
         ax.set_title(panel_title, fontsize=9)
         ax.grid(axis="y", which="major", alpha=0.3)
@@ -82,6 +92,6 @@ def grouped_bars(
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 1))
     fig.savefig(path)
     plt.close(fig)

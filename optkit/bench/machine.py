@@ -21,6 +21,7 @@ __all__ = [
     "install_hint",
     "is_gpu",
     "peer_of",
+    "require",
     "roofline_of",
 ]
 
@@ -44,6 +45,19 @@ def missing_message(backend: str) -> str:
     if reason and is_gpu(backend):
         return f"{reason} (needs an NVIDIA GPU)"
     return reason
+
+
+def require(backend: str) -> None:
+    """Raise ``NotImplementedError`` (why, and what to install) unless ``backend`` runs
+    here: how a benchmark says "skip this combination" (asv records it as skipped).
+
+    Examples
+    --------
+    >>> require("numpy")
+    """
+    message = missing_message(backend)
+    if message:
+        raise NotImplementedError(message)
 
 
 def install_hint(backend: str) -> str:

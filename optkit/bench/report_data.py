@@ -8,6 +8,8 @@ and parameters: ``time / peer time`` (the torch peer on the same device) and
 
 from __future__ import annotations
 
+import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -211,7 +213,13 @@ def kernel_view(kernel: Kernel, records: list[Record], many_machines: bool) -> V
 
 
 def _numeric(text: str) -> tuple:
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+    """Sort key: numbers by value, shapes like ``'(64, 8) NCHW'`` by element count."""
+    if text.isdigit():
+        return (0, int(text), "")
+    dims = re.match(r"\(([\d, ]+)\)", text)
+    if dims:
+        return (0, math.prod(int(d) for d in dims.group(1).split(",") if d.strip()), text)
+    return (1, 0, text)
 
 
 @dataclass(frozen=True)
@@ -258,7 +266,8 @@ def _sentence(what: str, r: Record, index: dict, optimizer_peer: bool) -> str:
     """'numba Adam step at 2^24 float32: 9.1 ms, 1.00x torch-fused time, 0.89 of
     roofline'."""
     vs_peer, peer, of_roof = ratios(r, index, optimizer_peer)
-    where = [size_label(v) for k, v in r.params if k not in ("backend", "optimizer")]
+    where = [size_label(v) if k in ("size", "shape", "dtype") else f"{v} {k}"
+             for k, v in r.params if k not in ("backend", "optimizer")]  # fmt: skip
     head = f"{r.param('backend')} {what}" + (f" at {' '.join(where)}" if where else "")
     parts = [format_value(r.value, r.unit)]
     if vs_peer is not None:

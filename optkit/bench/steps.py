@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.bench.machine import missing_message
+from optkit.bench.machine import require
 
 __all__ = [
     "STEP_BACKENDS",
@@ -72,13 +72,6 @@ def bytes_per_step(name: str, n: int, itemsize: int) -> int:
     return (2 + states + 1 + states) * n * itemsize
 
 
-def _unavailable(backend: str) -> None:
-    """Raise ``NotImplementedError`` (why, and what to install) if ``backend`` cannot run."""
-    message = missing_message(backend)
-    if message:
-        raise NotImplementedError(message)
-
-
 def make_step(
     name: str,
     backend: str,
@@ -101,7 +94,7 @@ def make_step(
     >>> _ = step()
     """
     info = algorithm(name)
-    _unavailable(backend)
+    require(backend)
     dtype = np.dtype(dtype)
     if backend == "roofline":
         from optkit.bench.roofline import step_roofline

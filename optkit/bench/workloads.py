@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.bench.steps import _unavailable
+from optkit.bench.machine import require
 
 __all__ = [
     "batch_norm_step",
@@ -45,6 +45,15 @@ def _to_device(backend: str, *arrays: Any) -> list[Any]:
     return [None if a is None else cupy.asarray(a) for a in arrays]
 
 
+def _copies(backend: str, size: int, dtype: Any, passes: int) -> Callable[[], None]:
+    """``passes`` copies of ``size`` elements: a normalization's roofline."""
+    from optkit.bench import roofline
+
+    if backend == "roofline-cuda":
+        return roofline.cuda_copy_roofline(size, dtype, passes)
+    return roofline.copy_roofline(size, dtype, passes)
+
+
 def _normal_data(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     """x (mean 3, std 1) and dy (standard normal) of ``shape``."""
     rng = np.random.default_rng(0)
@@ -62,14 +71,11 @@ def batch_norm_step(
     channels-last ``(N, H, W, C)``. The roofline is four parallel copies of ``x``
     (the ``8S`` bytes forward plus backward cannot avoid).
     """
-    _unavailable(backend)
+    require(backend)
     dtype = np.dtype(dtype)
     size = int(np.prod(shape))
     if backend.startswith("roofline"):
-        from optkit.bench import roofline
-
-        copies = roofline.cuda_copy_roofline if backend.endswith("cuda") else None
-        return (copies or roofline.copy_roofline)(size, dtype, 2 if forward_only else 4)
+        return _copies(backend, size, dtype, 2 if forward_only else 4)
     x, dy = _normal_data(shape, dtype)
     if backend.startswith("torch"):
         from optkit.bench import peers
@@ -107,15 +113,12 @@ def layer_norm_step(
     """
     import optkit as ok
 
-    _unavailable(backend)
+    require(backend)
     if not hasattr(ok, "layer_norm") and not backend.startswith("torch"):
         raise NotImplementedError("this optkit has no ok.layer_norm")
     dtype = np.dtype(dtype)
     if backend.startswith("roofline"):
-        from optkit.bench import roofline
-
-        copies = roofline.cuda_copy_roofline if backend.endswith("cuda") else None
-        return (copies or roofline.copy_roofline)(int(np.prod(shape)), dtype, 4)
+        return _copies(backend, int(np.prod(shape)), dtype, 4)
     x, dy = _normal_data(shape, dtype)
     normalized = (shape[-1],)
     if backend.startswith("torch"):
@@ -181,7 +184,7 @@ def clip_step(
     See :func:`shrinking_limit` for ``scale``. The roofline is one parallel read plus
     (``scale``) one in-place scaling pass over the same bytes.
     """
-    _unavailable(backend)
+    require(backend)
     dtype = np.dtype(dtype)
     if backend.startswith("roofline"):
         from optkit.bench import roofline
@@ -224,7 +227,7 @@ def many_tensors_step(
 ) -> Callable[[], Any]:
     """Adam over ``count`` float32 tensors of 4K-64K elements: optkit steps one
     :class:`optkit.FlatParams`; torch peers step the ``count`` tensors."""
-    _unavailable(backend)
+    require(backend)
     rng = np.random.default_rng(1)
     arrays = {f"t{i}": rng.standard_normal(n).astype(np.float32)
               for i, n in enumerate(tensor_sizes(count))}  # fmt: skip
@@ -265,7 +268,7 @@ def population_run(backend: str, problems: int = 1000, steps: int = 1000) -> Cal
     """``problems`` 2-D Rosenbrock problems with their own learning rates, ``steps``
     Adam steps with the gradient evaluated each step: one optkit optimizer with an
     array learning rate vs (``torch-loop``) one torch optimizer per problem."""
-    _unavailable(backend)
+    require(backend)
     rng = np.random.default_rng(0)
     start = rng.uniform(-1.5, 1.5, size=(problems, 2))
     lr = np.geomspace(1e-4, 1e-1, problems)[:, None]
