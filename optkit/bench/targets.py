@@ -348,7 +348,7 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.2f}x"
 
 
-LABEL_WIDTH = 72
+LABEL_WIDTH = 88
 
 
 def format_targets(targets: list[Target], header: bool = True) -> str:
