@@ -1,4 +1,5 @@
-"""The ``optkit`` command: ``optkit info`` (backends), ``optkit --version``.
+"""The ``optkit`` command: ``optkit info`` (backends, GPUs), ``optkit bench``
+(benchmarks: see :mod:`optkit.bench.cli`), ``optkit --version``.
 
 Also reachable as ``python -m optkit``.
 """
@@ -32,19 +33,32 @@ def _info(args: argparse.Namespace) -> int:
                 f"  {'':<10} threads {entry['threads']}, threading layer "
                 f"{entry['threading_layer']!r} (NUMBA_NUM_THREADS to change)"
             )
-        if name == "cupy":
-            for i, device in enumerate(entry.get("devices", [])):
-                print(f"  {'':<10} GPU {i}: {device}")
+        if not entry["available"]:
+            _print_install_hint(name)
+    _print_gpus()
     from optkit._backend import get_backend
 
     print(f"  selected default: {get_backend()!r} (OPTKIT_BACKEND / ok.set_backend)")
     return 0
 
 
+def _print_install_hint(name: str) -> None:
+    from optkit.bench.machine import install_hint
+
+    hint = install_hint(name)
+    if hint:
+        print(f"  {'':<10} install: {hint}")
+
+
+def _print_gpus() -> None:
+    from optkit.bench.machine import gpu_lines
+
+    for line in gpu_lines():
+        print(f"  {line}")
+
+
 #: Largest ``--size`` accepted (2^34 parameters: 64 GiB of float32 per array).
 MAX_SIZE = 1 << 34
-#: Range of ``--min-time`` in seconds.
-MIN_TIME_RANGE = (1e-3, 60.0)
 
 
 def _size(text: str) -> int:
@@ -63,7 +77,8 @@ def _size(text: str) -> int:
                     raise argparse.ArgumentTypeError(f"size {text!r} must be >= 1")
                 if base > 1 and exp * math.log2(base) > math.log2(MAX_SIZE) + 1e-9:
                     raise argparse.ArgumentTypeError(
-                        f"size {text!r} is larger than the maximum 2^34"
+                        f"size {text!r} is larger than the maximum 2^34: it must be "
+                        f"between 1 and 2^34"
                     )
                 value = base**exp
                 break
@@ -75,38 +90,8 @@ def _size(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 2^24)") from None
     if not 1 <= value <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"size must be in [1, 2^34], got {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be between 1 and 2^34, got {text!r}")
     return value
-
-
-def _min_time(text: str) -> float:
-    """Seconds per timing batch: a finite number in [0.001, 60]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    low, high = MIN_TIME_RANGE
-    if not low <= value <= high:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"min-time must be in [{low}, {high}], got {text!r}"
-        )
-    return value
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from optkit import benchmark
-
-    backends = tuple(args.backend) if args.backend else benchmark.CHOICES
-    print(
-        f"timing {args.optimizer} on {', '.join(backends)} (median of batches; "
-        f"GPU work synchronized) ...",
-        flush=True,
-    )
-    roof, rows = benchmark.run_table(
-        args.optimizer, args.size, args.dtype, backends, min_time=args.min_time
-    )
-    print(benchmark.format_table(args.optimizer, args.size, args.dtype, roof, rows))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,42 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         "info", help="list backends: availability, versions, threads, GPUs"
     )
     info.set_defaults(func=_info)
-    from optkit.benchmark import CHOICES, OPTIMIZERS
+    from optkit.bench.cli import add_bench_parser
 
-    bench = sub.add_parser(
-        "bench",
-        help="time one optimizer step on every backend and peer (no asv)",
-        description="Time per step, GB/s and fraction of a same-process roofline "
-        "kernel with the same memory traffic, for each available backend and peer.",
-    )
-    bench.add_argument("optimizer", nargs="?", default="adam", choices=sorted(OPTIMIZERS))
-    bench.add_argument(
-        "--size",
-        type=_size,
-        default=1 << 24,
-        help="number of parameters, in [1, 2^34] (default 2^24)",
-    )
-    bench.add_argument(
-        "--backend",
-        action="append",
-        choices=CHOICES,
-        help="repeat to choose several (default: all)",
-    )
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument(
-        "--min-time",
-        type=_min_time,
-        default=0.2,
-        help="seconds per timing batch, in [0.001, 60] (default 0.2)",
-    )
-    bench.set_defaults(func=_bench)
+    add_bench_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``optkit`` console script."""
+    from optkit.bench.cli import route
+
     parser = build_parser()
-    args = parser.parse_args(argv)  # a usage error exits with status 2, no traceback
+    # a usage error exits with status 2, no traceback
+    args = parser.parse_args(route(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -12,7 +12,7 @@ import time
 
 from optkit.lab import bench
 
-from .common import Quick
+from .common import Settings
 
 
 class LabPopulation:
@@ -54,7 +54,7 @@ class LabPopulation:
     track_seconds.unit = "seconds"
 
 
-class LabRecording(Quick):
+class LabRecording(Settings):
     """``quadratic(dim=10_000, kappa=1e4)``, 100 SGD steps recorded every step:
     ``record=("loss",)`` vs ``("loss", "curvature")`` (one hvp per record)."""
 

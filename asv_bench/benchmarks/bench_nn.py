@@ -10,7 +10,23 @@ torch with ``Adam(fused=True)``; ``numba-workqueue`` is Numba with its
 
 from __future__ import annotations
 
-from .common import Quick, require, require_gpu
+import importlib.util
+
+from optkit.bench.machine import require as require_backend
+
+from .common import Settings
+
+
+def require(module: str) -> None:
+    """Skip (``NotImplementedError``) when ``module`` is not importable."""
+    if importlib.util.find_spec(module) is None:
+        raise NotImplementedError(f"{module} is not installed")
+
+
+def require_gpu() -> None:
+    """Skip unless CuPy sees a CUDA device."""
+    require_backend("cupy")
+
 
 BACKENDS = ["numpy", "numba", "numba-workqueue", "cupy", "torch", "torch-fused"]
 
@@ -28,7 +44,7 @@ def _check(backend: str) -> tuple[str, str]:
     return backend, "default"
 
 
-class MLPStep(Quick):
+class MLPStep(Settings):
     """``time_step``: forward + backward + Adam, or only the non-matmul part."""
 
     params = (BACKENDS, ["full step", "non-matmul"])
@@ -46,7 +62,7 @@ class MLPStep(Quick):
         self.step()
 
 
-class DigitsFit(Quick):
+class DigitsFit(Settings):
     """``time_fit``: 30 epochs of a 64-256-256-10 MLP (batch 32, Adam) on digits."""
 
     params = (["numpy", "numba", "numba-workqueue", "torch"],)

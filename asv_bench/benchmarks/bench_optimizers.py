@@ -1,41 +1,38 @@
-"""One optimizer step: every optimizer x backend/peer x size x dtype."""
+"""One optimizer step: every optimizer x backend (first) x size x dtype."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from optkit import benchmark as okb
+from optkit.bench.steps import make_step
 
-from .common import BACKENDS, DTYPES, SIZES, Quick
+from .common import DTYPES, OPTIMIZER_BACKENDS, OPTIMIZERS, SIZES, Settings
 
 
-class OptimizerStep(Quick):
-    """``time_`` per step, ``peakmem_``, and ``track_`` GB/s / fraction of the roofline
-    (a same-process Numba loop with the same memory traffic)."""
+class StepSetup:
+    """Builds ``self.step``: one step of ``optimizer`` on ``backend`` (warm)."""
 
-    params = (list(okb.OPTIMIZERS), BACKENDS, SIZES, DTYPES)
-    param_names = ["optimizer", "backend", "size", "dtype"]
-
-    def setup(self, name, backend, size, dtype):
-        self.step = okb.make_step(name, backend, size, np.dtype(dtype))
-        self.step()  # compile / load kernels, allocate state
-        self.nbytes = okb.bytes_per_step(name, size, np.dtype(dtype).itemsize)
-
-    def time_step(self, name, backend, size, dtype):
-        self.step()
-
-    def peakmem_step(self, name, backend, size, dtype):
-        self.step()
-
-    def track_gbps(self, name, backend, size, dtype):
-        return self.nbytes / okb.time_call(self.step, min_time=0.05, repeat=3) / 1e9
-
-    track_gbps.unit = "GB/s"
-
-    def track_roofline_fraction(self, name, backend, size, dtype):
-        roof = okb.time_call(
-            okb.roofline_step(name, size, np.dtype(dtype)), min_time=0.05, repeat=3
+    def setup(self, backend, optimizer, size, dtype):
+        self.step = self.reuse(
+            (backend, optimizer, size, dtype),
+            lambda: make_step(optimizer, backend, size, np.dtype(dtype)),
         )
-        return roof / okb.time_call(self.step, min_time=0.05, repeat=3)
 
-    track_roofline_fraction.unit = "fraction of roofline"
+
+class OptimizerStep(StepSetup, Settings):
+    """Time and peak memory of one step (default ``nonfinite="raise"``).
+
+    size: 4096 = 2^12, 1048576 = 2^20, 16777216 = 2^24 parameters. ``roofline``
+    moves the step's bytes (read p, g and each state; write p and the states) with
+    trivial arithmetic; ``roofline / backend`` time is the fraction of attainable
+    bandwidth the backend reaches.
+    """
+
+    params = (OPTIMIZER_BACKENDS, OPTIMIZERS, SIZES, DTYPES)
+    param_names = ["backend", "optimizer", "size", "dtype"]
+
+    def time_step(self, backend, optimizer, size, dtype):
+        self.step()
+
+    def peakmem_step(self, backend, optimizer, size, dtype):
+        self.step()

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from optkit import benchmark, cli
+from optkit import cli
+from optkit.bench import cli as bench_cli
+from optkit.bench import table as bench_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,19 +35,19 @@ def test_sizes_that_parse(text, value):
 BAD_ARGUMENTS = [
     (["--size", "9^99999999"], "--size: size '9^99999999' is larger than the maximum 2^34"),
     (["--size", "2^35"], "larger than the maximum"),
-    (["--size", "17179869185"], "size must be in [1, 2^34]"),
+    (["--size", "17179869185"], "size must be between 1 and 2^34"),
     (["--size", "1e400"], "not a size"),
     (["--size", "9" * 5000], "not a size"),
     (["--size", "nan"], "not a size"),
     (["--size", "2.5"], "not a size"),
-    (["--size", "0"], "size must be in [1, 2^34]"),
-    (["--size", "-3"], "size must be in [1, 2^34]"),
+    (["--size", "0"], "size must be between 1 and 2^34"),
+    (["--size", "-3"], "size must be between 1 and 2^34"),
     (["--size", "2^-1"], "must be >= 1"),
     (["--size", "2^3^4"], "not a size"),
-    (["--min-time", "1e9"], "--min-time: min-time must be in [0.001, 60.0]"),
-    (["--min-time", "nan"], "min-time must be in"),
-    (["--min-time", "-1"], "min-time must be in"),
-    (["--min-time", "soon"], "not a number of seconds"),
+    (["--min-time", "1e9"], "--min-time: must be in [0.001, 60.0]"),
+    (["--min-time", "nan"], "--min-time: must be in"),
+    (["--min-time", "-1"], "--min-time: must be in"),
+    (["--min-time", "soon"], "--min-time: not a float"),
     (["--dtype", "float16"], "--dtype: invalid choice"),
     (["--backend", "tpu"], "--backend: invalid choice"),
     (["lbfgs"], "invalid choice: 'lbfgs'"),
@@ -54,7 +56,7 @@ BAD_ARGUMENTS = [
 
 @pytest.mark.parametrize(("args", "message"), BAD_ARGUMENTS)
 def test_bad_arguments_are_usage_errors(args, message, capsys, monkeypatch):
-    monkeypatch.setattr(benchmark, "run_table", _never_run)
+    monkeypatch.setattr(bench_cli, "run_step", _never_run)
     with pytest.raises(SystemExit) as info:
         cli.main(["bench", *args])
     assert info.value.code == 2
@@ -86,7 +88,7 @@ def test_out_of_memory_is_reported_without_a_traceback(capsys, monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(benchmark, "run_table", no_memory)
+    monkeypatch.setattr(bench_table, "run_rows", no_memory)
     assert cli.main(["bench", "--size", "2^34", "--backend", "numpy"]) == 1
     err = capsys.readouterr().err
     assert "not enough memory" in err and "17179869184" in err
@@ -96,7 +98,7 @@ def test_a_small_benchmark_runs(capsys):
     args = ["bench", "sgd", "--size", "2^8", "--backend", "numpy", "--min-time", "0.001"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "sgd: 256 float32 parameters" in out and "numpy" in out
+    assert "sgd" in out and "256" in out and "numpy" in out
 
 
 def test_info_and_no_command(capsys):

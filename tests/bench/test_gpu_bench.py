@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +80,19 @@ def test_effective_bandwidth(bench):
     assert bench.BYTES_PER_PARAM == {"adam": 28, "sgd_momentum": 20}
 
 
-def test_p7_verdict(bench):
-    ok = bench.p7_verdict(_report({26: 0.85, 28: 0.83})["single"])
+def test_target_verdict(bench):
+    ok = bench.target_verdict(_report({26: 0.85, 28: 0.83})["single"])
     assert ok["pass"] is True and "0.830" in ok["detail"]
-    slow = bench.p7_verdict(_report({26: 0.75, 28: 0.9})["single"])
+    slow = bench.target_verdict(_report({26: 0.75, 28: 0.9})["single"])
     assert slow["pass"] is False
-    behind = bench.p7_verdict(_report({26: 0.9}, vs_torch=0.9)["single"])
+    behind = bench.target_verdict(_report({26: 0.9}, vs_torch=0.9)["single"])
     assert behind["pass"] is False and "0.900" in behind["detail"]
-    assert bench.p7_verdict(_report({20: 0.5})["single"])["pass"] is None
+    assert bench.target_verdict(_report({20: 0.5})["single"])["pass"] is None
 
 
 def test_format_table(bench):
     report = _report({20: 0.4, 26: 0.85})
-    report["p7"] = bench.p7_verdict(report["single"])
+    report["target"] = bench.target_verdict(report["single"])
     text = bench.format_table(report)
     lines = text.splitlines()
     assert "NVIDIA H200" in lines[0] and "vs torch" in lines[1]
@@ -102,7 +102,7 @@ def test_format_table(bench):
     assert any(line.startswith("sgd_momentum") and " - " in line for line in lines)
     assert "200 tensors" in text and "vs torch 2.50" in text
     assert "block size 256: Adam kernel frac 0.860" in text
-    assert "P7 (Adam >= 2^26): PASS" in text and "note: torch 2.x" in text
+    assert "GPU target (Adam >= 2^26): PASS" in text and "note: torch 2.x" in text
 
 
 def test_refuses_politely_without_gpu(bench, monkeypatch, tmp_path, capsys):
@@ -122,6 +122,7 @@ def test_gpu_check_script(tmp_path):
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text()
     assert "pytest -m gpu" in text and "gpu_bench.py" in text and "--no-index" in text
+    assert "asv_run_here.py" in text and "asv_runner" in text
     probe = "import cupy, sys; sys.exit(cupy.cuda.runtime.getDeviceCount() == 0)"
     if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
         pytest.skip("a GPU is here: the script would run the whole check")
