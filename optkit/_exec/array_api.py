@@ -146,6 +146,19 @@ def _shapes(xp: Any, layout: tuple[int, int, int] | None) -> dict | None:
     }
 
 
+def _evaluated(rule: Rule, inputs: dict, params: dict, values: list, layout) -> tuple:
+    """Trace ``rule``, bind its inputs (viewed as ``layout``) and evaluate every node:
+    ``(trace, namespace, first input, viewed inputs, environment)``."""
+    tr = trace(rule)
+    first = inputs[rule.inputs[0]]
+    xp = _namespace(first)
+    dtype = _compute_dtype(rule, xp, first)
+    data = {k: _view(xp, v, layout) for k, v in inputs.items()}
+    env = _bind(tr, xp, dtype, first, data, params, values, _shapes(xp, layout))
+    _evaluate(tr, xp, dtype, env, first)
+    return tr, xp, first, data, env
+
+
 def elementwise(
     rule: Rule,
     inputs: dict[str, Any],
@@ -155,13 +168,7 @@ def elementwise(
     layout: tuple[int, int, int] | None = None,
 ) -> None:
     """Evaluate map ``rule`` and write each output array in place."""
-    tr = trace(rule)
-    first = inputs[rule.inputs[0]]
-    xp = _namespace(first)
-    dtype = _compute_dtype(rule, xp, first)
-    data = {k: _view(xp, v, layout) for k, v in inputs.items()}
-    env = _bind(tr, xp, dtype, first, data, params, values, _shapes(xp, layout))
-    _evaluate(tr, xp, dtype, env, first)
+    tr, xp, _, data, env = _evaluated(rule, inputs, params, values, layout)
     news = _unaliased(xp, [env[o] for o in tr.outputs], list(data.values()))
     for name, value in zip(tr.output_names, news):
         out = outputs[name]
@@ -181,13 +188,7 @@ def reduce(
     """Sums (float64) or counts (int64) of the rule's terms: ``(C,)`` arrays per channel
     (``per="channel"``) or ``(O,)`` per row (``per="row"``) of ``layout``; 0-d arrays
     over the whole input without a layout."""
-    tr = trace(rule)
-    first = inputs[rule.inputs[0]]
-    xp = _namespace(first)
-    dtype = _compute_dtype(rule, xp, first)
-    data = {k: _view(xp, v, layout) for k, v in inputs.items()}
-    env = _bind(tr, xp, dtype, first, data, params, values, _shapes(xp, layout))
-    _evaluate(tr, xp, dtype, env, first)
+    tr, xp, first, _, env = _evaluated(rule, inputs, params, values, layout)
     shape = layout if layout is not None else tuple(first.shape)
     if layout is None:
         axes = tuple(range(len(shape)))
