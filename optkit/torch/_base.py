@@ -10,6 +10,7 @@ from that class: one definition of each algorithm.
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -27,6 +28,7 @@ from optkit.torch.flatten import GRAD_HOMES
 __all__ = ["TorchOptimizer"]
 
 _NONFINITE = ("raise", "skip", "propagate")
+_GRAD = operator.attrgetter("grad")
 _OWN = ("self", "params", "backend", "nonfinite")
 #: What a pickle keeps besides torch's defaults, state and param_groups.
 _PICKLED = ("_core", "_hyper_names", "nonfinite", "skipped_steps", "_applied")
@@ -157,9 +159,10 @@ class TorchOptimizer(torch.optim.Optimizer):
                 bridge = bridge_for(p.device)
                 entry = self.state[p]
                 entry.setdefault("step", torch.tensor(0.0, dtype=_scalar()))
-                for s in rule.state:
-                    made = self._core.init_state(s, bridge.array(p), resolved)
-                    entry.setdefault(self._torch_name(s), bridge.tensor(made))
+                with bridge.launch(p.device):
+                    for s in rule.state:
+                        made = self._core.init_state(s, bridge.array(p), resolved)
+                        entry.setdefault(self._torch_name(s), bridge.tensor(made))
 
     def _torch_name(self, name: str) -> str:
         return self.state_names.get(name, name)
@@ -216,32 +219,40 @@ class TorchOptimizer(torch.optim.Optimizer):
         return loss
 
     def _check_group(self, index: int, group: dict) -> tuple:
-        """Values and gradients of a group, checked (nothing is written)."""
+        """Values and gradients of a group, checked (nothing is written). Gradients
+        already seen at the last step (the same tensor objects) are not checked again."""
         params, labels = group["params"], self._labels[index]
-        grads = [p.grad for p in params]
+        grads = list(map(_GRAD, params))
         layout = self._layouts[index]
-        seen = {id(g) for b in layout.buckets for g in b.grads} if layout else set()
-        for label, p, g in zip(labels, params, grads):
-            if g is not None and id(g) not in seen:
-                check_grad(repr(label), p, g)
+        same = layout is not None and _identical(grads, layout.grads)
+        if not same:
+            seen = {id(g) for g in layout.grads} if layout is not None else set()
+            for label, p, g in zip(labels, params, grads):
+                if g is not None and id(g) not in seen:
+                    check_grad(repr(label), p, g)
         bridge = bridge_for(params[0].device)
         with _in_group(index, "; nothing was updated"):
             values = self._group_values[index].at(group, self._applied, bridge, labels)
-        return group, values, self._core.rule_for(values)
+        return group, values, self._core.rule_for(values), grads, same
 
-    def _plan_group(self, index: int, group: dict, values: dict, rule: Any) -> list:
+    def _plan_group(self, index, group, values, rule, grads, same) -> list:
         """The group's buckets and their runs: ``[(bucket, [run, ...]), ...]``."""
         layout = self._layouts[index]
         names = tuple(self._torch_name(s) for s in rule.state)
         if (
             layout is None
-            or any(
-                p.grad is not None and id(p) not in layout.members for p in group["params"]
+            or (
+                not same
+                and any(
+                    g is not None and id(p) not in layout.members
+                    for p, g in zip(group["params"], grads)
+                )
             )
             or not layout.valid(self.state, names)
         ):
             layout = build_layout(self, group, self._labels[index], values, rule)
             self._layouts[index] = layout
+        layout.grads = grads
         per_element = any(hasattr(v, "shape") for v in _flat(values.values()))
         memo: dict[tuple, tuple] = {}
         plan = []
@@ -400,6 +411,10 @@ def _check_devices(group: dict, names: tuple, params: list, index: int) -> None:
                         f"group {index}: hyperparameter {name} is a tensor on {v.device} "
                         f"but the group's parameters are on {sorted(map(str, devices))}"
                     )
+
+
+def _identical(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def _flat(values: Any):

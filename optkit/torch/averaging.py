@@ -95,9 +95,10 @@ class PolyakAverage:
 
     def _build(self) -> None:
         self._bridge = bridge_for(self._tensors[0].device)
-        self._core = ok.PolyakAverage(
-            self._arrays(), **self._config, optimizer=self._optimizer
-        )
+        with self._bridge.launch(self._tensors[0].device):
+            self._core = ok.PolyakAverage(
+                self._arrays(), **self._config, optimizer=self._optimizer
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the tensors, settings and :meth:`state_dict`; the views are made
@@ -117,13 +118,12 @@ class PolyakAverage:
         """One FlatParams over the parameters when they form one buffer, else a dict
         of views (both share the parameters' memory)."""
         bridge = self._bridge
-        with bridge.launch(self._tensors[0].device):
-            whole = span(self._tensors)
-            if whole is not None:
-                key = str(whole.dtype).rsplit(".", 1)[-1]
-                layout = {n: tuple(p.shape) for n, p in zip(self._names, self._tensors)}
-                return ok.FlatParams.from_buffers({key: bridge.array(whole)}, layout)
-            return {n: bridge.array(p) for n, p in zip(self._names, self._tensors)}
+        whole = span(self._tensors)
+        if whole is not None:
+            key = str(whole.dtype).rsplit(".", 1)[-1]
+            layout = {n: tuple(p.shape) for n, p in zip(self._names, self._tensors)}
+            return ok.FlatParams.from_buffers({key: bridge.array(whole)}, layout)
+        return {n: bridge.array(p) for n, p in zip(self._names, self._tensors)}
 
     @property
     def count(self) -> int:
@@ -169,7 +169,8 @@ class PolyakAverage:
         sd = _map_arrays(state_dict, torch.Tensor, lambda t: t.detach().cpu().numpy())
         if self._flat():
             sd = _joined(sd, self._names, self._core._tree.names[0])
-        self._core.load_state_dict(sd)
+        with self._bridge.launch(self._tensors[0].device):
+            self._core.load_state_dict(sd)
 
     def _flat(self) -> bool:
         return self._core._tree.kind == "flat"

@@ -101,7 +101,7 @@ def cuda_path_on_the_host(monkeypatch):
 @pytest.mark.parametrize(
     "name, kwargs",
     [("Adam", dict(lr=0.05, amsgrad=True)), ("SGD", dict(lr=0.1, momentum=0.9)),
-     ("NAdam", dict(lr=0.05))],
+     ("NAdam", dict(lr=0.05)), ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1))],
 )  # fmt: skip
 def test_cuda_path_equals_the_cpu_path(name, kwargs, cuda_path_on_the_host):
     g = torch.Generator().manual_seed(0)
@@ -122,6 +122,19 @@ def test_cuda_path_equals_the_cpu_path(name, kwargs, cuda_path_on_the_host):
             reference.grad = grad.clone()
             ref_opt.step()
     assert torch.equal(twin_result, reference.detach())
+
+
+def test_cuda_path_polyak_average(cuda_path_on_the_host):
+    model = torch.nn.Linear(3, 2)
+    ok.torch.flatten_(model)
+    average = ok.torch.PolyakAverage(model, decay=0.5)
+    for value in (1.0, 3.0):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(value)
+        average.update()
+    assert ("stream", 7, 0) in cuda_path_on_the_host.entered
+    assert all(torch.equal(a, torch.full_like(a, 2.0)) for a in average.average.values())
 
 
 def test_cuda_path_nonfinite_check(cuda_path_on_the_host):
