@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -19,9 +19,17 @@ from torch.autograd.graph import increment_version
 
 from optkit._exec import host_values
 from optkit.errors import NonFiniteGradientError
-from optkit.torch import _state_dict
+from optkit.torch import _runs, _state_dict
 from optkit.torch._devices import bridge_for, check_grad, check_param
-from optkit.torch._hypers import BOOKKEEPING, TORCH_KEYS, GroupValues
+from optkit.torch._hypers import (
+    BOOKKEEPING,
+    TORCH_KEYS,
+    GroupValues,
+    check_devices,
+    flat,
+    named,
+    placeholder,
+)
 from optkit.torch._layout import build_layout
 from optkit.torch.flatten import GRAD_HOMES
 
@@ -35,20 +43,44 @@ _PICKLED = ("_core", "_hyper_names", "nonfinite", "skipped_steps", "_applied")
 _PICKLED += ("_backend_name", "_labels")
 
 
-def _placeholder(value: Any) -> Any:
-    """A stand-in the optkit constructor accepts for a value it checks later:
-    tensors become numbers (their first element)."""
-    if isinstance(value, (tuple, list)):
-        return tuple(_placeholder(v) for v in value)
-    if isinstance(value, torch.Tensor):
-        return value.reshape(-1)[0].item() if value.numel() else 0.0
-    return value
-
-
 class TorchOptimizer(torch.optim.Optimizer):
-    """Base of :mod:`optkit.torch`'s optimizers (use :func:`optkit.torch.wrap` for a new
-    one). Subclasses set :attr:`core_class` and, for torch's state names,
-    :attr:`state_names`."""
+    """Base of :mod:`optkit.torch`'s optimizers: an optkit optimizer class run on tensors.
+
+    Make one with :func:`optkit.torch.wrap` (or subclass and set the class
+    attributes below). The constructor is ``cls(params, <the optkit class's
+    hyperparameters>, *, nonfinite, backend, foreach, fused, capturable,
+    differentiable)``.
+
+    Attributes
+    ----------
+    core_class : type
+        The optkit optimizer class: its ``rule_for``, ``host_hypers``,
+        ``init_state`` and validators define the algorithm.
+    state_names : dict
+        optkit state name -> torch state name (``{"m": "exp_avg", ...}``).
+    host_state_init : dict
+        Host-side per-parameter values kept in the state, with their initial value
+        (NAdam: ``{"mu_product": 1.0}``).
+    eager_state : bool
+        Create the state at construction (torch's Adagrad does).
+    step_count : int
+        Applied steps (what schedules see); ``skipped_steps`` counts skipped ones.
+
+    Notes
+    -----
+    A step updates every parameter that has a gradient, with one kernel call per
+    tensor, or per dtype where parameters and gradients lie end to end in one
+    buffer (:func:`optkit.torch.flatten_`). Everything that can fail is checked
+    before the first write. See ``docs/torch.md``.
+
+    Examples
+    --------
+    >>> import torch, optkit as ok
+    >>> issubclass(ok.torch.Adam, ok.torch.TorchOptimizer), ok.torch.Adam.core_class
+    (True, <class 'optkit.optim.adam.Adam'>)
+    >>> ok.torch.Adam.state_names["m"]
+    'exp_avg'
+    """
 
     #: The optkit optimizer class whose rule and hyperparameters this runs.
     core_class: ClassVar[type] = None
@@ -79,7 +111,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             )
         given = self._bind(args, kwargs)
         self._core = self.core_class(
-            np.zeros(1), **{k: _placeholder(v) for k, v in given.items()}, backend="numpy"
+            np.zeros(1), **{k: placeholder(v) for k, v in given.items()}, backend="numpy"
         )
         self._hyper_names = tuple(self._core.defaults)
         self.nonfinite = nonfinite
@@ -132,14 +164,14 @@ class TorchOptimizer(torch.optim.Optimizer):
         for name in ("capturable", "differentiable"):
             _refuse(name, param_group.get(name, False))
         index = len(self.param_groups)
-        params, labels = _named(param_group["params"], index)
+        params, labels = named(param_group["params"], index)
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"group {index} lists a parameter twice")
         for label, p in zip(labels, params):
             check_param(repr(label), p)
         values = GroupValues(self._core, self._hyper_names)
         group = {**self.defaults, **param_group, "params": params}
-        _check_devices(group, self._hyper_names, params, index)
+        check_devices(group, self._hyper_names, params, index)
         with _in_group(index):
             values.at(group, self._applied, bridge_for(params[0].device), labels)
         super().add_param_group(param_group)
@@ -208,11 +240,11 @@ class TorchOptimizer(torch.optim.Optimizer):
             for bucket, runs in plan:
                 with bucket.bridge.launch(bucket.device):
                     for run in runs:
-                        _launch(bucket, run)
+                        _runs.launch(bucket, run)
         updated = []
         for plan in plans:
             for bucket, runs in plan:
-                _advance(bucket, runs)
+                _runs.advance(bucket, runs)
                 updated += [p for run in runs for p in bucket.params[run.lo : run.hi]]
         increment_version(updated)  # autograd sees the in-place update
         self._applied += 1
@@ -253,7 +285,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             layout = build_layout(self, group, self._labels[index], values, rule)
             self._layouts[index] = layout
         layout.grads = grads
-        per_element = any(hasattr(v, "shape") for v in _flat(values.values()))
+        per_element = any(hasattr(v, "shape") for v in flat(values.values()))
         memo: dict[tuple, tuple] = {}
         plan = []
         for bucket in layout.buckets:
@@ -261,11 +293,13 @@ class TorchOptimizer(torch.optim.Optimizer):
             if not bucket.same_grads(grads):
                 bucket.refresh_grads(grads, GRAD_HOMES)
             runs = []
-            for lo, hi, flat, key in _runs(bucket, per_element):
+            for lo, hi, whole, key in _runs.runs(bucket, per_element):
                 if key not in memo:
                     memo[key] = self._host(values, rule, key)
                 lifted, after = memo[key]
-                runs.append(Run(lo, hi, flat, rule, names, lifted, after, int(key[0]) + 1))
+                runs.append(
+                    _runs.Run(lo, hi, whole, rule, names, lifted, after, int(key[0]) + 1)
+                )
             plan.append((bucket, runs))
         return plan
 
@@ -284,7 +318,7 @@ class TorchOptimizer(torch.optim.Optimizer):
                 count = bucket.backend.executor.count_nonfinite
                 with bucket.bridge.launch(bucket.device):
                     for run in runs:
-                        if not count(_grad(bucket, run)):
+                        if not count(_runs.grad_of(bucket, run)):
                             continue
                         if self.nonfinite == "skip":
                             return False
@@ -386,101 +420,5 @@ class _in_group:
         return False
 
 
-def _named(params: Any, index: int) -> tuple[list, list[str]]:
-    """The group's tensors and their labels (torch's names, else ``<group>.<i>``)."""
-    if isinstance(params, torch.Tensor):
-        params = [params]
-    elif isinstance(params, set):
-        raise TypeError("parameters must be an ordered collection, not a set")
-    params = list(params)
-    if not params:
-        raise ValueError(f"group {index} has no parameters")
-    if all(isinstance(p, tuple) for p in params):
-        return [p for _, p in params], [str(n) for n, _ in params]
-    return params, [f"{index}.{i}" for i in range(len(params))]
-
-
-def _check_devices(group: dict, names: tuple, params: list, index: int) -> None:
-    """Tensor hyperparameters with dimensions live on the group's (one) device."""
-    for name in names:
-        for v in _flat([group[name]]):
-            if isinstance(v, torch.Tensor) and v.ndim:
-                devices = {p.device for p in params}
-                if devices != {v.device}:
-                    raise ValueError(
-                        f"group {index}: hyperparameter {name} is a tensor on {v.device} "
-                        f"but the group's parameters are on {sorted(map(str, devices))}"
-                    )
-
-
 def _identical(a: list, b: list) -> bool:
     return len(a) == len(b) and all(map(operator.is_, a, b))
-
-
-def _flat(values: Any):
-    for v in values:
-        yield from (v if isinstance(v, tuple) else (v,))
-
-
-class Run(NamedTuple):
-    """One kernel call: members ``lo:hi`` of a bucket (their flat buffers when
-    ``flat``, else the one tensor ``lo``)."""
-
-    lo: int
-    hi: int
-    flat: bool
-    rule: Any
-    names: tuple
-    lifted: list
-    after: dict  # host state after the step
-    t: int  # the members' step number (from 1)
-
-
-def _runs(bucket: Any, per_element: bool):
-    """``(lo, hi, flat, key)`` for each kernel call of a bucket, where ``key`` is
-    ``(step, *host state)`` of the members ``lo:hi``."""
-    steps, host = bucket.steps_np, list(bucket.host.values())
-    live = [g is not None for g in bucket.grads]
-    n = len(live)
-    flat = bucket.p_flat is not None and bucket.g_flat is not None and not per_element
-    if flat and steps.min() == steps.max() and all(h.min() == h.max() for h in host):
-        yield 0, n, True, (float(steps[0]), *(float(h[0]) for h in host))
-        return
-    lo = current = None
-    for i in range(n + 1):
-        key = (float(steps[i]), *(float(h[i]) for h in host)) if i < n else None
-        if lo is not None and (not flat or i == n or not live[i] or key != current):
-            yield lo, i, flat, current
-            lo = None
-        if i < n and live[i] and lo is None:
-            lo, current = i, key
-
-
-def _grad(bucket: Any, run: Run) -> Any:
-    if not run.flat:
-        return bucket.g_arrays[run.lo]
-    return bucket.g_flat[bucket.offsets[run.lo] : bucket.offsets[run.hi]]
-
-
-def _launch(bucket: Any, run: Run) -> None:
-    update = bucket.backend.executor.update
-    if not run.flat:
-        i = run.lo
-        states = tuple(bucket.state_arrays[n][i] for n in run.names)
-        update(run.rule, bucket.p_arrays[i], bucket.g_arrays[i], states, run.lifted)
-        return
-    a, b = bucket.offsets[run.lo], bucket.offsets[run.hi]
-    if a == 0 and b == bucket.offsets[-1]:
-        p, g, states = bucket.p_flat, bucket.g_flat, bucket.state_flat
-        update(run.rule, p, g, tuple(states[n] for n in run.names), run.lifted)
-        return
-    states = tuple(bucket.state_flat[n][a:b] for n in run.names)
-    update(run.rule, bucket.p_flat[a:b], bucket.g_flat[a:b], states, run.lifted)
-
-
-def _advance(bucket: Any, runs: list) -> None:
-    """Step counts and host state after the kernels ran."""
-    for run in runs:
-        bucket.steps_np[run.lo : run.hi] += 1
-        for key, value in run.after.items():
-            bucket.host[key][run.lo : run.hi] = value

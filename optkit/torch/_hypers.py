@@ -15,7 +15,16 @@ import torch
 
 from optkit.optim import _validate as V
 
-__all__ = ["TORCH_KEYS", "GroupValues", "is_scheduled", "plain"]
+__all__ = [
+    "TORCH_KEYS",
+    "GroupValues",
+    "check_devices",
+    "flat",
+    "is_scheduled",
+    "named",
+    "placeholder",
+    "plain",
+]
 
 #: Keywords of torch's optimizers that optkit accepts and keeps in every group.
 TORCH_KEYS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
@@ -105,10 +114,49 @@ class GroupValues:
         self._raw, self._values = raw, values
         return values
 
-    def forget(self) -> None:
-        """Check everything again at the next call."""
-        self._raw = self._values = None
-
 
 def _same(a: Any, b: Any) -> bool:
     return a is b
+
+
+def placeholder(value: Any) -> Any:
+    """A stand-in the optkit constructor accepts for a value it checks later:
+    tensors become numbers (their first element)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(placeholder(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.reshape(-1)[0].item() if value.numel() else 0.0
+    return value
+
+
+def named(params: Any, index: int) -> tuple[list, list[str]]:
+    """The group's tensors and their labels (torch's names, else ``<group>.<i>``)."""
+    if isinstance(params, torch.Tensor):
+        params = [params]
+    elif isinstance(params, set):
+        raise TypeError("parameters must be an ordered collection, not a set")
+    params = list(params)
+    if not params:
+        raise ValueError(f"group {index} has no parameters")
+    if all(isinstance(p, tuple) for p in params):
+        return [p for _, p in params], [str(n) for n, _ in params]
+    return params, [f"{index}.{i}" for i in range(len(params))]
+
+
+def check_devices(group: dict, names: tuple, params: list, index: int) -> None:
+    """Tensor hyperparameters with dimensions live on the group's (one) device."""
+    for name in names:
+        for v in flat([group[name]]):
+            if isinstance(v, torch.Tensor) and v.ndim:
+                devices = {p.device for p in params}
+                if devices != {v.device}:
+                    raise ValueError(
+                        f"group {index}: hyperparameter {name} is a tensor on {v.device} "
+                        f"but the group's parameters are on {sorted(map(str, devices))}"
+                    )
+
+
+def flat(values: Any):
+    """Every value, the elements of tuples (``betas``) one by one."""
+    for v in values:
+        yield from (v if isinstance(v, tuple) else (v,))

@@ -84,29 +84,35 @@ def flatten_(model: Any) -> Flattened:
     for name, p in named:
         keyed.setdefault((p.device, p.dtype), []).append((name, p))
     several = len({d for d, _ in keyed}) > 1
-    params, grads, layout = {}, {}, {}
+    out = Flattened({}, {}, {})
     with torch.no_grad():
         for (device, dtype), members in keyed.items():
             key = str(dtype).rsplit(".", 1)[-1]
-            key = f"{device}/{key}" if several else key
-            total = sum(p.numel() for _, p in members)
-            buffer = torch.empty(total, dtype=dtype, device=device)
-            grad_buffer = torch.zeros(total, dtype=dtype, device=device)
-            offset = 0
-            for name, p in members:
-                n = p.numel()
-                view = buffer[offset : offset + n].view(p.shape)
-                view.copy_(p.detach())
-                home = grad_buffer[offset : offset + n].view(p.shape)
-                if p.grad is not None:
-                    home.copy_(p.grad)
-                p.data = view
-                p.grad = home
-                GRAD_HOMES[p] = (home, grad_buffer)
-                layout[name] = (key, offset, tuple(p.shape))
-                offset += n
-            params[key], grads[key] = buffer, grad_buffer
-    return Flattened(params, grads, layout)
+            _home(f"{device}/{key}" if several else key, members, out)
+    return out
+
+
+def _home(key: str, members: list, out: Flattened) -> None:
+    """One parameter buffer and one gradient buffer for ``members``; each parameter
+    and gradient becomes a view of them."""
+    first = members[0][1]
+    total = sum(p.numel() for _, p in members)
+    buffer = torch.empty(total, dtype=first.dtype, device=first.device)
+    grads = torch.zeros(total, dtype=first.dtype, device=first.device)
+    offset = 0
+    for name, p in members:
+        n = p.numel()
+        view = buffer[offset : offset + n].view(p.shape)
+        view.copy_(p.detach())
+        home = grads[offset : offset + n].view(p.shape)
+        if p.grad is not None:
+            home.copy_(p.grad)
+        p.data = view
+        p.grad = home
+        GRAD_HOMES[p] = (home, grads)
+        out.layout[name] = (key, offset, tuple(p.shape))
+        offset += n
+    out.params[key], out.grads[key] = buffer, grads
 
 
 def _trainable(model: Any) -> list[tuple[str, Any]]:
