@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
+import pytest
+
+torch = pytest.importorskip("torch")
 
 __all__ = ["data", "default_dtype", "flat_params", "mlp", "train"]
 
