@@ -85,7 +85,10 @@ class ReduceOnPlateau(Schedule):
         self.bad_observations = 0
         self.cooldown_left = 0
         self.observations = 0
-        super().__init__(lambda t: self.value, "")
+        super().__init__(self._current, "")
+
+    def _current(self, t: int) -> float:
+        return self.value
 
     def __repr__(self) -> str:
         return (

@@ -257,6 +257,18 @@ class PolyakAverage:
                 p[...] = keep
             self._swapped = False
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy without the namespace and resolved backend (modules)."""
+        state = dict(self.__dict__)
+        del state["_xp"], state["_resolved"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._resolved = resolve_backend(self.backend, self._params[0])
+        self._xp = self._resolved.xp
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Plain data: counters, hyperparameters, names and NumPy arrays."""

@@ -147,6 +147,18 @@ class FlatParams:
         out.adopted = True
         return out
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy the buffers and layout; the namespace and the views (which
+        would each be copied on their own) are rebuilt on load."""
+        state = dict(self.__dict__)
+        del state["_xp"], state["_views"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._xp = namespace(next(iter(self.buffers.values())))
+        self._views = {name: self._make_view(name) for name in self._layout}
+
     def _make_view(self, name: str):
         key, offset, shape = self._layout[name]
         flat = self.buffers[key][offset : offset + _size(shape)]

@@ -35,6 +35,42 @@ __all__ = [
 ]
 
 
+class _Formula(Schedule):
+    """A schedule given by a module-level formula and its arguments (picklable)."""
+
+    def __init__(self, formula: Callable[..., float], args: tuple, description: str):
+        self._formula, self._args = formula, args
+        super().__init__(self._value, description)
+
+    def _value(self, t: int) -> float:
+        return self._formula(t, *self._args)
+
+
+def _constant(t: int, value: float) -> float:
+    return value
+
+
+def _linear(t: int, start: float, end: float, steps: int) -> float:
+    if t >= steps:
+        return end
+    alpha = t / steps
+    return (1 - alpha) * start + alpha * end
+
+
+def _exponential(t: int, start: float, gamma: float) -> float:
+    return start * gamma**t
+
+
+def _step(t: int, start: float, step_size: int, gamma: float) -> float:
+    return start * gamma ** (t // step_size)
+
+
+def _cosine(t: int, start: float, steps: int, end: float) -> float:
+    if t >= steps:
+        return end
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t / steps))
+
+
 def constant(value: float) -> Schedule:
     """``value`` at every step.
 
@@ -45,7 +81,7 @@ def constant(value: float) -> Schedule:
     (0.1, 0.1)
     """
     value = _number("value", value)
-    return Schedule(lambda t: value, f"constant({value!r})")
+    return _Formula(_constant, (value,), f"constant({value!r})")
 
 
 def linear(start: float, end: float | None = None, steps: int | None = None) -> Schedule:
@@ -72,14 +108,9 @@ def linear(start: float, end: float | None = None, steps: int | None = None) -> 
     if steps is None:
         raise TypeError("linear() needs steps=, the number of steps τ of the decay")
     steps = _positive_int("steps", steps)
-
-    def value(t: int) -> float:
-        if t >= steps:
-            return end
-        alpha = t / steps
-        return (1 - alpha) * start + alpha * end
-
-    return Schedule(value, f"linear(start={start!r}, end={end!r}, steps={steps})")
+    return _Formula(
+        _linear, (start, end, steps), f"linear(start={start!r}, end={end!r}, steps={steps})"
+    )
 
 
 def exponential(start: float, gamma: float) -> Schedule:
@@ -95,7 +126,9 @@ def exponential(start: float, gamma: float) -> Schedule:
     gamma = _number("gamma", gamma)
     if gamma <= 0:
         raise ValueError(f"gamma={gamma!r}: must be > 0")
-    return Schedule(lambda t: start * gamma**t, f"exponential({start!r}, gamma={gamma!r})")
+    return _Formula(
+        _exponential, (start, gamma), f"exponential({start!r}, gamma={gamma!r})"
+    )
 
 
 def step(start: float, step_size: int, gamma: float = 0.1) -> Schedule:
@@ -113,10 +146,10 @@ def step(start: float, step_size: int, gamma: float = 0.1) -> Schedule:
     gamma = _number("gamma", gamma)
     if gamma <= 0:
         raise ValueError(f"gamma={gamma!r}: must be > 0")
-    return Schedule(
-        lambda t: start * gamma ** (t // step_size),
+    return _Formula(
+        _step, (start, step_size, gamma),
         f"step({start!r}, step_size={step_size}, gamma={gamma!r})",
-    )
+    )  # fmt: skip
 
 
 def cosine(start: float, steps: int, end: float = 0.0) -> Schedule:
@@ -139,13 +172,9 @@ def cosine(start: float, steps: int, end: float = 0.0) -> Schedule:
     start = _number("start", start)
     steps = _positive_int("steps", steps)
     end = _number("end", end)
-
-    def value(t: int) -> float:
-        if t >= steps:
-            return end
-        return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t / steps))
-
-    return Schedule(value, f"cosine({start!r}, steps={steps}, end={end!r})")
+    return _Formula(
+        _cosine, (start, steps, end), f"cosine({start!r}, steps={steps}, end={end!r})"
+    )
 
 
 def warmup(steps: int, schedule: Callable[[int], float], start: float = 0.0) -> Schedule:

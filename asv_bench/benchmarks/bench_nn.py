@@ -10,23 +10,7 @@ torch with ``Adam(fused=True)``; ``numba-workqueue`` is Numba with its
 
 from __future__ import annotations
 
-import importlib.util
-
-from optkit.bench.machine import require as require_backend
-
-from .common import Settings
-
-
-def require(module: str) -> None:
-    """Skip (``NotImplementedError``) when ``module`` is not importable."""
-    if importlib.util.find_spec(module) is None:
-        raise NotImplementedError(f"{module} is not installed")
-
-
-def require_gpu() -> None:
-    """Skip unless CuPy sees a CUDA device."""
-    require_backend("cupy")
-
+from .common import Settings, require, require_gpu
 
 BACKENDS = ["numpy", "numba", "numba-workqueue", "cupy", "torch", "torch-fused"]
 

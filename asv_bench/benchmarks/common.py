@@ -26,6 +26,7 @@ import importlib.util
 import time
 from collections.abc import Callable
 
+from optkit.bench.machine import require as require_backend
 from optkit.bench.steps import STEP_BACKENDS
 from optkit.optim.registry import ALGORITHMS
 
@@ -54,6 +55,17 @@ DTYPES = ["float32", "float64"]
 
 
 _BUILT: dict[tuple, tuple[Callable, int]] = {}
+
+
+def require(module: str) -> None:
+    """Skip (``NotImplementedError``) when ``module`` is not importable."""
+    if importlib.util.find_spec(module) is None:
+        raise NotImplementedError(f"{module} is not installed")
+
+
+def require_gpu() -> None:
+    """Skip unless CuPy sees a CUDA device."""
+    require_backend("cupy")
 
 
 class Reuse:

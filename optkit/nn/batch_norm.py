@@ -205,6 +205,14 @@ class BatchNorm:
         """Eval mode (running statistics normalize, nothing is updated)."""
         return self.train(False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy without the resolved backend (a module), resolved again on
+        the next call, and without the forward cache (call forward again before
+        backward)."""
+        state = dict(self.__dict__)
+        state["_resolved"] = state["_cache"] = None
+        return state
+
     # ------------------------------------------------------------------ compute
     def _backend(self, x: Any) -> Backend:
         """Resolve the backend once per input array type."""

@@ -122,6 +122,13 @@ class LayerNorm:
     def eval(self) -> LayerNorm:
         return self.train(False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy without the forward cache (it holds a resolved backend);
+        call forward again before backward."""
+        state = dict(self.__dict__)
+        state["_cache"] = None
+        return state
+
     def forward(self, x: Any) -> Any:
         """Normalize ``x`` over its trailing ``normalized_shape`` axes."""
         y, self._cache = layer_norm(x, self.normalized_shape, self.weight, self.bias,

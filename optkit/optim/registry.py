@@ -134,7 +134,7 @@ ALGORITHMS: dict[str, Algorithm] = {
               {"phi": 0.5, "theta": 0.7}, None, {}, 1e-2,
               (dict(lr=0.01, kappa=0.01), 60), (dict(lr=1e-3, kappa=1e-4), 3200),
               dict(lr=1e-4, kappa=1e-5)),
-        _algo("adagrad", "AdaGrad", "Adagrad", {}, "Adagrad", {"sum": "sum"}, 1e-2,
+        _algo("adagrad", "AdaGrad", "Adagrad", {}, "Adagrad", {"sum_sq": "sum"}, 1e-2,
               (dict(lr=0.5), 30), (dict(lr=0.1), 4500), dict(lr=0.5)),
         _algo("rmsprop", "RMSProp", "RMSprop", {}, "RMSprop",
               {"v": "square_avg", "gbar": "grad_avg", "buf": "momentum_buffer"}, 1e-3,
