@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds per timing batch, in [0.001, 60] (default 0.2)",
     )
     bench.set_defaults(func=_bench)
+    from optkit._cli_lab import add_commands  # optkit race, optkit lab list
+
+    add_commands(sub)
     return parser
 
 
