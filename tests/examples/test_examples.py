@@ -20,7 +20,6 @@ import pytest
 from optkit.lab.claims import CLAIMS
 
 pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")  # cooling.py runs a logistic regression
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -73,6 +72,7 @@ def test_nesterov(tmp_path, monkeypatch):
 
 
 def test_cooling(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")  # a logistic regression on a bundled data set
     r = run("cooling.py", tmp_path, monkeypatch)
     for problem in ("quadratic", "logistic"):
         assert r[f"gain_{problem}"] >= 10
