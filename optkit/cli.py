@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from optkit.bench.cli import add_bench_parser
 
     add_bench_parser(sub)
+    from optkit._cli_lab import add_commands  # optkit race, optkit lab list
+
+    add_commands(sub)
     return parser
 
 

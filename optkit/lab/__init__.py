@@ -20,12 +20,15 @@ from optkit.lab._plots import plot_curves, plot_landscape
 from optkit.lab._run import run
 from optkit.lab._setup import OPTIMIZERS
 from optkit.lab._trace import Trace
+from optkit.lab.race import RaceResult, race
 
 __all__ = [
     "OPTIMIZERS",
     "NonFiniteRunError",
+    "RaceResult",
     "Trace",
     "plot_curves",
     "plot_landscape",
+    "race",
     "run",
 ]

@@ -106,9 +106,8 @@ def run(
     values, clip, one ``optimizer.step`` on the ``(K, dim)`` array with ``(K, 1)``
     hyperparameter arrays, update the average. Row k of the population is computed
     by the same operations as a run alone: on the NumPy and Numba backends a
-    population gives bit for bit the K separate runs (per-run hyperparameters given
-    as one-element sequences in the separate runs: a shared number can take a
-    different host path in the optimizer's bias corrections).
+    population gives bit for bit the K separate runs, whether a separate run gets its
+    hyperparameters as plain numbers or as one-element sequences.
 
     Examples
     --------

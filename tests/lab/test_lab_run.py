@@ -82,6 +82,32 @@ def test_population_equals_runs_with_plain_numbers_when_only_lr_varies(backend):
             assert _same_bits(together["loss"][:, k], alone["loss"][:, 0]), (name, lr)
 
 
+def _plain_numbers(kwargs, k):
+    """Run k's hyperparameters as plain Python numbers (pairs: a tuple of numbers)."""
+    out = {}
+    for key, value in kwargs.items():
+        if isinstance(value, tuple):
+            out[key] = tuple(v[k] if isinstance(v, list) else v for v in value)
+        else:
+            out[key] = value[k]
+    return out
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_population_equals_runs_with_plain_numbers_for_every_hyperparameter(backend):
+    # The core computes powers (Adam's and NAdam's bias corrections) with the same
+    # arithmetic for numbers and arrays, so no hyperparameter needs the sequence form.
+    common = dict(steps=40, backend=backend, x0="random", record=("loss", "x"))
+    for name, kwargs in POPULATIONS.items():
+        together = ok.lab.run("rosenbrock", name, seed=[5, 6, 7], **common, **kwargs)
+        for k in range(3):
+            alone = ok.lab.run(
+                "rosenbrock", name, seed=[5 + k], **common, **_plain_numbers(kwargs, k)
+            )
+            assert _same_bits(together["x"][:, k], alone["x"][:, 0]), (name, k)
+            assert _same_bits(together.x_final[k], alone.x_final[0]), (name, k)
+
+
 def test_gradient_descent_is_the_textbook_iteration():
     q = problems.quadratic(dim=5, kappa=20.0)
     trace = ok.lab.run(q, "sgd", steps=30, lr=0.05, backend="numpy", record=("x", "loss"))
