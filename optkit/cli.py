@@ -1,4 +1,5 @@
-"""The ``optkit`` command: ``optkit info`` (backends), ``optkit --version``.
+"""The ``optkit`` command: ``optkit info`` (backends), ``optkit bench``, ``optkit sweep``,
+``optkit --version``.
 
 Also reachable as ``python -m optkit``.
 """
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds per timing batch, in [0.001, 60] (default 0.2)",
     )
     bench.set_defaults(func=_bench)
+    from optkit.sweep.cli import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
