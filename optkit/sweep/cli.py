@@ -83,11 +83,16 @@ def _run(args) -> int:
             progress=progress,
         )
     except KeyboardInterrupt:
-        info = sweep.status(args.out)
+        try:
+            info = sweep.status(args.out)
+            saved = (
+                f"{info['done'] + info['failed']} of {info['cells']} cells are saved in "
+            )
+            saved += f"{info['folder']}: "
+        except (OSError, ValueError):  # interrupted before the folder was set up
+            saved = ""
         print(
-            f"optkit sweep: interrupted; {info['done'] + info['failed']} of "
-            f"{info['cells']} cells are saved in {info['folder']}: rerun the same "
-            f"command to resume",
+            f"optkit sweep: interrupted; {saved}rerun the same command to resume",
             file=sys.stderr,
         )
         return 130

@@ -1,6 +1,7 @@
 """The ``optkit sweep`` command in child processes: a driver interrupted (SIGINT) and
 killed (SIGKILL) half-way resumes without recomputing finished cells; a sweep on an
-externally started ``dask scheduler`` and ``dask worker``."""
+externally started ``dask scheduler`` and ``dask worker`` survives a killed
+scheduler."""
 
 from __future__ import annotations
 
@@ -129,10 +130,12 @@ def _interrupt_after(out, files, timeout=90.0):
     _thread.interrupt_main()
 
 
-def test_external_scheduler_and_workers(tmp_path):
+@contextlib.contextmanager
+def _external_cluster(log):
+    """``dask scheduler`` and ``dask worker --nworkers 2`` processes on 127.0.0.1:
+    yields the address, the scheduler process and the worker process ids."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    log = str(tmp_path / "log.jsonl")
     scheduler = _start(
         ["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
          "--no-dashboard"]
@@ -148,10 +151,33 @@ def test_external_scheduler_and_workers(tmp_path):
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
             pids = set(client.run(os.getpid).values())
-        spec = adam_spec(problem={"name": "rosenbrock", "dim": 2})  # 120 cells
-        spec_path = tmp_path / "spec.toml"
-        spec_path.write_text(dumps(spec))
-        out = tmp_path / "out"
+        yield address, scheduler, pids
+    finally:
+        _stop(workers)
+        _stop(scheduler)
+
+
+def test_external_scheduler_and_workers_survive_a_killed_scheduler(tmp_path):
+    spec = adam_spec(problem={"name": "rosenbrock", "dim": 2}, steps=400, batch_size=6)
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(dumps(spec))
+    out, logs = (
+        tmp_path / "out",
+        [str(tmp_path / "log0.jsonl"), str(tmp_path / "log1.jsonl")],
+    )
+    with _external_cluster(logs[0]) as (address, scheduler, pids):
+        driver = _start(_sweep_command(spec_path, out, "--scheduler", address))
+        try:
+            _wait_for_files(out, 2, driver)
+            _stop(scheduler, signal.SIGKILL)
+            _stdout, stderr = driver.communicate(timeout=120)
+        finally:
+            _stop(driver)
+        assert driver.returncode == 1 and "rerun to resume" in stderr
+    assert {e["pid"] for e in executions(logs[0])} <= pids  # the external workers ran it
+    finished = set(result_cells(out))
+    assert 0 < len(finished) < 120
+    with _external_cluster(logs[1]) as (address, _scheduler, pids):
         result = subprocess.run(
             [sys.executable, *_sweep_command(spec_path, out, "--scheduler", address)],
             env=subprocess_env(),
@@ -160,10 +186,9 @@ def test_external_scheduler_and_workers(tmp_path):
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-    finally:
-        _stop(workers)
-        _stop(scheduler)
-    assert {e["pid"] for e in executions(log)} == pids  # the external workers did it all
+    computed = [c for e in executions(logs[1]) for c in e["cells"]]
+    assert {e["pid"] for e in executions(logs[1])} <= pids
+    assert computed and not set(computed) & finished
     table = sweep.results(out)
     assert_table_equals(table, reference(spec, alone=False))
     assert sweep.status(out)["runs"][-1]["scheduler"] == address
