@@ -214,3 +214,27 @@ def _running_batch(log, out, pids, timeout=60.0):
             return running[-1]
         time.sleep(0.01)
     raise AssertionError("no batch was seen running")
+
+
+def test_stochastic_cells_equal_their_runs_alone(client, tmp_path):
+    # noisy gradients: each run draws from its own generator, whatever its batch; runs
+    # that overflow are stopped alone
+    spec = {
+        "problem": [{"name": "beale", "noise": [0.1, 1.0]}, {"name": "himmelblau"}],
+        "optimizer": "nesterov",
+        "steps": 60,
+        "seeds": [3, 11, 12],
+        "x0": "random",
+        "stochastic": True,
+        "metric": "best_loss",
+        "batch_size": 4,
+        "grid": {"lr": [0.001, 0.003], "momentum": [0.5, 0.9]},
+    }
+    table = sweep.run(spec, tmp_path / "out", client, progress=False)
+    assert len(table) == 3 * 4 * 3 and table["batch"].nunique() >= 9
+    assert_table_equals(table, reference(spec))
+    assert (table["diverged"] >= 0).any()  # some overflow on Beale: stopped alone
+    finished = table[table["diverged"] < 0]
+    settings = finished.groupby(["problem", "noise", "lr", "momentum"], dropna=False)
+    final = settings["final_loss"]
+    assert (final.nunique() == final.size()).all()  # the seeds draw differently
