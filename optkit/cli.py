@@ -1,5 +1,4 @@
-"""The ``optkit`` command: ``optkit info`` (backends), ``optkit bench``, ``optkit sweep``,
-``optkit --version``.
+"""The ``optkit`` command: ``optkit info`` (backends), ``optkit --version``.
 
 Also reachable as ``python -m optkit``.
 """
@@ -117,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"optkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from optkit.sweep.cli import add_parser as add_sweep_parser  # optkit sweep ...
+
+    add_sweep_parser(sub)
     info = sub.add_parser(
         "info", help="list backends: availability, versions, threads, GPUs"
     )
@@ -150,9 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds per timing batch, in [0.001, 60] (default 0.2)",
     )
     bench.set_defaults(func=_bench)
-    from optkit.sweep.cli import add_parser as add_sweep_parser
-
-    add_sweep_parser(sub)
     return parser
 
 
