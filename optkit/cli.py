@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from optkit._cli_lab import add_commands  # optkit race, optkit lab list
 
     add_commands(sub)
+    from optkit.sweep.cli import add_parser as add_sweep_parser  # optkit sweep ...
+
+    add_sweep_parser(sub)
     return parser
 
 
