@@ -57,14 +57,17 @@ def _wide(xp: Any, value: Any) -> Any:
 
 
 _SCALAR_FORMS = {
-    **_FORMS, "pow": "{0} ** {1}", "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
+    **_FORMS, "pow": "_pow({0}, {1})", "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
     "abs": "abs({0})", "where": "({1} if {0} else {2})", "and": "({0} and {1})",
     "or": "({0} or {1})", "not": "(not {0})",
 }  # fmt: skip
 
 
 def _generate(tr: Trace, forms: dict[str, str], load: str, label: str) -> Callable:
-    """Source of ``host(xp, h, wide)`` returning the lifted values."""
+    """Source of ``host(xp, h, wide)`` returning the lifted values. With the scalar
+    forms every value it returns is a Python float, or it raises (:class:`_NotNumber`
+    for an array hyperparameter, an arithmetic error for an IEEE special case)."""
+    scalar = forms is _SCALAR_FORMS
     names = {}
     lines = ["def host(xp, h, wide):"]
     for i in sorted(_needed(tr)):
@@ -72,18 +75,33 @@ def _generate(tr: Trace, forms: dict[str, str], load: str, label: str) -> Callab
         if n.op == "input":
             names[i] = f"h{i}"
             lines.append(f"    h{i} = {load.format(repr(n.value[1]))}")
+            if scalar:  # Python floats pass as they are; other numbers are converted
+                lines.append(
+                    f"    if type(h{i}) is not float:\n        h{i} = _number(h{i})"
+                )
         elif n.op == "const":
-            names[i] = repr(n.value)
+            names[i] = f"float({n.value!r})" if scalar else repr(n.value)
         else:
             names[i] = f"t{i}"
             lines.append(f"    t{i} = {forms[n.op].format(*(names[a] for a in n.args))}")
     lines.append(f"    return [{', '.join(names[i] for i in tr.lifted)}]")
     scope: dict[str, Any] = {
         "_sqrt": math.sqrt, "_exp": _safe(math.exp), "_log": _safe(math.log),
-        "_pow": _safe(math.pow), "_each": _each,
+        "_pow": _safe(math.pow), "_each": _each, "_number": _number,
     }  # fmt: skip
     exec(compile("\n".join(lines), f"<optkit host part of {label}>", "exec"), scope)
     return scope["host"]
+
+
+class _NotNumber(Exception):
+    """An array-valued hyperparameter: the NumPy path takes over."""
+
+
+def _number(value: Any) -> float:
+    """A number (Python or NumPy scalar, 0-d array) as a Python float."""
+    if getattr(value, "ndim", 0):
+        raise _NotNumber
+    return float(value)
 
 
 def _safe(fn: Callable) -> Callable:
@@ -124,22 +142,15 @@ def host_function(rule: Rule) -> Callable[[dict[str, Any]], list[Any]]:
     tr = trace(rule)
     if not tr.lifted:
         return lambda hypers: Floats()
-    fast = _generate(tr, _SCALAR_FORMS, "float(h[{}])", rule.label)
+    fast = _generate(tr, _SCALAR_FORMS, "h[{}]", rule.label)
     wide = _generate(tr, _FORMS, "wide(xp, h[{}])", rule.label)
     names = tr.hypers
 
     def run(hypers: dict[str, Any]) -> list[Any]:
-        for name in names:
-            value = hypers[name]
-            if type(value) is not float and getattr(value, "ndim", 0):
-                break
-        else:
-            try:
-                values = fast(None, hypers, None)
-                if all(type(v) is float for v in values):
-                    return Floats(values)
-            except (ArithmeticError, ValueError, TypeError):
-                pass
+        try:
+            return Floats(fast(None, hypers, None))
+        except (_NotNumber, ArithmeticError, ValueError, TypeError):
+            pass
         xp = _namespace(hypers, names)
         with np.errstate(all="ignore"):
             return wide(xp, hypers, _wide)

@@ -75,6 +75,7 @@ REDUCE_FASTMATH = frozenset({"nsz", "reassoc"})
 
 _modules: dict[Plan, numba_cache.KernelModule] = {}
 _lock = threading.RLock()
+_F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _F16 = np.dtype(np.float16)
 
@@ -185,6 +186,16 @@ def _population(values: list, shape: tuple[int, ...]) -> tuple[int, list[np.ndar
 
 def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list) -> None:
     """Apply update ``rule`` in place (one fused loop over ``p``, ``g`` and the state)."""
+    flat = _flats.get(rule)
+    if flat is not None and type(values) is Floats and p.ndim == 1 and g.ndim == 1:
+        dtype = p.dtype
+        if (dtype is _F32 or dtype is _F64) and p.shape[0] < PARALLEL_THRESHOLD:
+            # the hot path (small 1-d arrays, any strides): no lock, no copies
+            k = np.array([*values, *flat.consts], dtype=dtype)
+            try:
+                return flat.kernel.module.serial(p, g, *states, k)
+            except Exception as exc:
+                return flat.kernel.recover(exc, lambda m: m.serial(p, g, *states, k))
     if p.dtype == _F16 and rule.compute != "float64":
         return reference.update(rule, p, g, states, values)
     size = p.size
@@ -192,18 +203,12 @@ def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
         return None
     if type(values) is not Floats and any(np.ndim(v) for v in values):
         return _update_population(rule, p, [p, g, *states], values)
-    flat = _flats.get(rule)
     if flat is None:
         flat = _flats[rule] = _Flat(rule)
     k = np.array([*values, *flat.consts], dtype=p.dtype)
     if p.ndim == 1 and g.ndim == 1 and p.flags.c_contiguous and g.flags.c_contiguous:
-        loop = flat.kernel.module.serial if size < PARALLEL_THRESHOLD else None
-        if loop is not None:  # the hot path: no lock, no copies
-            try:
-                return loop(p, g, *states, k)
-            except Exception as exc:
-                return flat.kernel.recover(exc, lambda m: m.serial(p, g, *states, k))
-        return _call(flat.kernel, "parallel", p, g, *states, k)
+        loop = "serial" if size < PARALLEL_THRESHOLD else "parallel"
+        return _call(flat.kernel, loop, p, g, *states, k)
     contiguous = p.flags.c_contiguous
     buffers = [_flat_view(b) for b in (p, g, *states)]
     _call(flat.kernel, "serial" if size < PARALLEL_THRESHOLD else "parallel", *buffers, k)
@@ -250,13 +255,21 @@ _count: list[_Count] = []
 
 def count_nonfinite(x: np.ndarray) -> int:
     """How many elements of ``x`` are NaN or ±inf (one vectorized read)."""
-    if x.dtype == np.float16 or x.size == 0:
-        return reference.count_nonfinite(x)
-    if not _count:
-        _count.append(_Count())
-    kernel = _count[0]
+    constants = _count[0].constants.get(x.dtype.type) if _count else None
+    if constants is None:
+        if x.dtype == np.float16 or x.size == 0 or x.dtype not in (_F32, _F64):
+            return reference.count_nonfinite(x)
+        if not _count:
+            _count.append(_Count())
+        constants = _count[0].constants[x.dtype.type]
+    kernel = _count[0].kernel
     flat = x if x.ndim == 1 and x.flags.c_contiguous else _flat_view(x)
     total = np.zeros(1, np.int64)
-    loop = "serial" if flat.shape[0] < PARALLEL_THRESHOLD else "parallel"
-    _call(kernel.kernel, loop, flat, kernel.constants[x.dtype.type], total)
+    if flat.shape[0] < PARALLEL_THRESHOLD:  # the hot path: no lock
+        try:
+            kernel.module.serial(flat, constants, total)
+        except Exception as exc:
+            kernel.recover(exc, lambda m: m.serial(flat, constants, total))
+    else:
+        _call(kernel, "parallel", flat, constants, total)
     return int(total[0])

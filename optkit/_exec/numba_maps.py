@@ -21,10 +21,14 @@ __all__ = ["elementwise", "reduce"]
 class _Core:
     """:mod:`optkit._exec.numba`, looked up on use (it imports this module)."""
 
-    def __getattr__(self, name: str) -> Any:
-        from optkit._exec import numba
+    module: Any = None
 
-        return getattr(numba, name)
+    def __getattr__(self, name: str) -> Any:
+        if _Core.module is None:
+            from optkit._exec import numba
+
+            _Core.module = numba
+        return getattr(_Core.module, name)
 
 
 core = _Core()

@@ -40,6 +40,8 @@ def int_power(x: Any, n: int) -> Any:
 def real_power(base: Any, exponent: Any) -> Any:
     """``base ** exponent`` with the C library's ``pow``, element by element for
     NumPy arrays (other array libraries use their own power)."""
+    if type(base) is float and type(exponent) in (int, float):
+        return base ** float(exponent)  # the C library's pow, as torch's host math
     if not hasattr(base, "shape") and not hasattr(exponent, "shape"):
         return float(base) ** float(exponent)
     if isinstance(base, np.ndarray | np.generic) or isinstance(

@@ -87,7 +87,9 @@ def plan_step(opt: Any, per_group: list[list[Any]]) -> list[GroupPlan]:
     for index, (group, grads) in enumerate(zip(opt.param_groups, per_group)):
         _check_writable(group["names"], group["params"])
         values, changed = _resolved(opt, index, group, t)
-        rule = opt.rule_for(values)
+        rule = opt._rules.get(index) if not changed else None
+        if rule is None:  # the rule depends on the values only: reused while unchanged
+            rule = opt.rule_for(values)
         state = dict(opt.group_state[index])
         step = state.get("step", opt._step_count) + 1
         host = opt.host_hypers(values, step, state)
@@ -111,14 +113,14 @@ def plan_step(opt: Any, per_group: list[list[Any]]) -> list[GroupPlan]:
 def grads_finite(opt: Any, plans: list[GroupPlan]) -> bool:
     """False (``nonfinite="skip"``) or raise when a gradient holds NaN/inf."""
     for plan in plans:
-        backend = opt._backends[plan.index]
-        tree = opt._trees[plan.index]
+        count = opt._backends[plan.index].executor.count_nonfinite
         for name, g in zip(plan.names, plan.grads):
-            bad = count_nonfinite(backend, g)
+            bad = count(g)
             if not bad:
                 continue
             if opt.nonfinite == "skip":
                 return False
+            backend, tree = opt._backends[plan.index], opt._trees[plan.index]
             if tree.flat is not None:  # name the view, not the buffer
                 name, bad = _bad_view(backend, tree, name, g)
             raise NonFiniteGradientError(name, opt._step_count + 1, bad)
@@ -154,6 +156,7 @@ def apply_step(opt: Any, plans: list[GroupPlan]) -> None:
             update(plan.rule, p, g, states, plan.values)
     for plan in plans:
         opt.group_state[plan.index] = plan.group_state
+        opt._rules[plan.index] = plan.rule
         if plan.revalidated:
             group = opt.param_groups[plan.index]
             opt._validated[plan.index] = {k: group[k] for k in opt.defaults}

@@ -6,7 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
-from optkit.optim._host_math import int_power
+from optkit.optim._host_math import real_power
 from optkit.optim.optimizer import Optimizer, gradient_sign
 
 
@@ -117,8 +117,8 @@ class Adam(Optimizer):
     def host_hypers(self, values, t, group_state):
         beta1, beta2 = values["betas"]
         out = adam_host_hypers(values, t)
-        out["step_size"] = values["lr"] / (1 - int_power(beta1, t))
-        out["bc2"] = 1 - int_power(beta2, t)
+        out["step_size"] = values["lr"] / (1 - real_power(beta1, t))
+        out["bc2"] = 1 - real_power(beta2, t)
         return out
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from optkit import rules
 from optkit.optim import _validate as V
-from optkit.optim._host_math import int_power, real_power
+from optkit.optim._host_math import real_power
 from optkit.optim._state import unit_closed
 from optkit.optim.adam import adam_host_hypers
 from optkit.optim.optimizer import Optimizer
@@ -109,5 +109,5 @@ class NAdam(Optimizer):
         group_state["mu_product"] = product
         out["grad_coef"] = lr * (1.0 - mu) / (1.0 - product)
         out["momentum_coef"] = lr * mu_next / (1.0 - product * mu_next)
-        out["bc2"] = 1 - int_power(beta2, t)
+        out["bc2"] = 1 - real_power(beta2, t)
         return out

@@ -108,6 +108,7 @@ class Optimizer:
         self._backends: list[Any] = []
         self._validated: list[dict[str, Any]] = []
         self._scheduled: list[bool] = []
+        self._rules: dict[int, Any] = {}  # each group's rule while its values hold
         self.group_state: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}
         self._step_count = 0
@@ -336,10 +337,12 @@ class Optimizer:
         """Pickle/deepcopy without the resolved backends (modules): resolved again."""
         state = dict(self.__dict__)
         state["_backends"] = [b.name for b in self._backends]
+        state["_rules"] = {}  # looked up again at the next step
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._rules = {}
         self._backends = [
             resolve_backend(name, tree.arrays[0])
             for name, tree in zip(state["_backends"], self._trees)

@@ -87,6 +87,7 @@ class Rule:
     doc: str = field(default="", repr=False)
     _variants: dict = field(default_factory=dict, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)  # state/hypers, once traced
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **{**self.flags, **kwargs})
@@ -141,12 +142,18 @@ class Rule:
     @property
     def state(self) -> tuple[str, ...]:
         """Update rules: the state arrays this specialization reads or changes."""
-        return self._trace().state
+        names = self._memo.get("state")
+        if names is None:
+            names = self._memo["state"] = self._trace().state
+        return names
 
     @property
     def hypers(self) -> tuple[str, ...]:
         """The hyperparameters this specialization uses."""
-        return self._trace().hypers
+        names = self._memo.get("hypers")
+        if names is None:
+            names = self._memo["hypers"] = self._trace().hypers
+        return names
 
 
 def _split_signature(fn: Callable, flags: tuple[str, ...], indexed: tuple[str, ...]):
