@@ -140,8 +140,11 @@ def backends() -> dict[str, dict[str, Any]]:
     if ok:
         import numba
 
-        entry["threads"] = numba.get_num_threads()
-        entry["threading_layer"] = numba.config.THREADING_LAYER
+        from optkit._exec.numba_threads import thread_count, wait_policy
+
+        entry["threads"] = thread_count()
+        entry["threading_layer"] = numba.threading_layer()
+        entry["omp_wait_policy"] = wait_policy()
     info["numba"] = entry
     ok, version, reason = _probe("cupy")
     entry = {"available": False, "version": version, "reason": reason, "devices": []}

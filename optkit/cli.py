@@ -33,6 +33,11 @@ def _info(args: argparse.Namespace) -> int:
                 f"  {'':<10} threads {entry['threads']}, threading layer "
                 f"{entry['threading_layer']!r} (NUMBA_NUM_THREADS to change)"
             )
+            if entry["threading_layer"] == "omp":
+                print(
+                    f"  {'':<10} OpenMP wait policy {entry['omp_wait_policy']} "
+                    f"(OMP_WAIT_POLICY to change)"
+                )
         if not entry["available"]:
             _print_install_hint(name)
     _print_gpus()

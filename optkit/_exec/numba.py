@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from optkit._exec import array_api as reference
-from optkit._exec import numba_cache
+from optkit._exec import numba_cache, numba_threads
 from optkit._exec.host import Floats
 from optkit._exec.numba_maps import elementwise, reduce
 from optkit._exec.numba_source import Plan, module_source
@@ -73,6 +73,7 @@ FASTMATH = frozenset({"nsz"})
 #: 4.9 ms without); the order is fixed at compile time, so results stay deterministic.
 REDUCE_FASTMATH = frozenset({"nsz", "reassoc"})
 
+numba_threads.start_threads()  # before any parallel loop: see numba_threads
 _modules: dict[Plan, numba_cache.KernelModule] = {}
 _lock = threading.RLock()
 _F32 = np.dtype(np.float32)
@@ -166,7 +167,7 @@ def _scalars(rule: Rule, values: list, dtype: np.dtype) -> np.ndarray:
 
 
 def _threads(size: int, threshold: int) -> int:
-    return 1 if size < threshold else numba.get_num_threads()
+    return 1 if size < threshold else numba.get_num_threads()  # started at import
 
 
 # ----------------------------------------------------------------- update rules

@@ -366,9 +366,10 @@ def threading_layer() -> str:
     threads if they were not running yet. ``"unknown"`` if Numba cannot tell."""
     try:
         import numba
-        from numba.np.ufunc import parallel
 
-        parallel._launch_threads()
+        from optkit._exec.numba_threads import start_threads
+
+        start_threads()
         return str(numba.threading_layer())
     except Exception:  # a Numba without these internals: assume the worst
         return "unknown"

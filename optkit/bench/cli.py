@@ -187,13 +187,12 @@ def _ordered(backends: tuple[str, ...]) -> list[str]:
 
 
 def _machine_line() -> str:
-    import numba
-
     from optkit import __version__
+    from optkit._exec.numba_threads import thread_count
 
     line = (
         f"optkit {__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{numba.get_num_threads()} Numba threads"
+        f"{thread_count()} Numba threads"
     )
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]

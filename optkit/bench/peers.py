@@ -27,9 +27,9 @@ def torch_module(device: str = "cpu") -> Any:
     import torch
 
     if device == "cpu":
-        import numba
+        from optkit._exec.numba_threads import thread_count
 
-        torch.set_num_threads(numba.get_num_threads())
+        torch.set_num_threads(thread_count())
     elif not torch.cuda.is_available():
         raise NotImplementedError("torch has no CUDA device")
     return torch

@@ -40,9 +40,9 @@ def _torch(threads: bool = True):
     import torch
 
     if threads:
-        import numba
+        from optkit._exec.numba_threads import thread_count
 
-        torch.set_num_threads(numba.get_num_threads())
+        torch.set_num_threads(thread_count())
     return torch
 
 
