@@ -31,6 +31,19 @@ def _check_t(t: int) -> int:
     return t
 
 
+def load_all_or_none(loads: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Load every ``(schedule, state)`` pair, or none: on an error each schedule gets
+    back the state it had before, and the error propagates."""
+    backups = [(s, s.state_dict()) for s, _ in loads]
+    try:
+        for schedule, state in loads:
+            schedule.load_state_dict(state)
+    except Exception:
+        for schedule, state in backups:
+            schedule.load_state_dict(state)
+        raise
+
+
 class Schedule:
     """A hyperparameter as a function of the applied-step count ``t`` (from 0).
 

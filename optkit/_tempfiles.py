@@ -12,7 +12,8 @@ longer running) or when they are older than :data:`STALE_SECONDS` (any host).
 
 The file is created with the mode the target will have: the target's current mode
 when it exists, else what ``open()`` gives (``0o666`` less the umask, applied by the
-kernel); the process umask is never changed.
+kernel); the process umask is never changed. :func:`write_atomically` writes a target
+through such a file: a crash leaves the old content or the new one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import secrets
 import socket
 import stat
 import time
+from collections.abc import Callable
+from typing import IO, Any
 
 #: A temporary file of a dead writer on another host is removed after this long.
 STALE_SECONDS = 3600.0
@@ -70,6 +73,26 @@ def create(target: str) -> tuple[int, str]:
                 raise
         return fd, path
     raise FileExistsError(f"could not create a temporary file next to {target!r}")
+
+
+def write_atomically(target: str, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write ``target`` through ``write(file)`` into a temporary file of :func:`create`,
+    flush and ``fsync`` it, then rename it over ``target`` (``os.replace``).
+
+    On any error (of ``write`` included) the temporary file is removed, ``target`` is
+    left as it was and the error propagates. The folder itself is not ``fsync``-ed.
+    """
+    fd, tmp = create(target)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _writer_gone(host: str, pid: int, age: float) -> bool:

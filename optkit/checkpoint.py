@@ -212,19 +212,9 @@ def save_checkpoint(path: str | os.PathLike, /, **objects: Any) -> None:
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
     _tempfiles.remove_stale(target)
-    fd, tmp = _tempfiles.create(target)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            _write_archive(file, encoder.arrays, meta)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    _tempfiles.write_atomically(
+        target, lambda file: _write_archive(file, encoder.arrays, meta)
+    )
     _fsync_folder(folder)
 
 

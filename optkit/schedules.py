@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from optkit._plateau import ReduceOnPlateau
-from optkit._schedule_base import Schedule, _number, _positive_int
+from optkit._schedule_base import Schedule, _number, _positive_int, load_all_or_none
 
 __all__ = [
     "ReduceOnPlateau",
@@ -247,14 +247,7 @@ class _Join(Schedule):
             for i, s in enumerate(self.schedules)
             if hasattr(s, "load_state_dict") and str(i) in state
         ]
-        backups = [(s, s.state_dict()) for s, _ in loads]
-        try:
-            for s, saved in loads:
-                s.load_state_dict(saved)
-        except Exception:
-            for s, saved in backups:
-                s.load_state_dict(saved)
-            raise
+        load_all_or_none(loads)
 
 
 def join(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from optkit import _tempfiles
 
 __all__ = ["Trace"]
 
@@ -314,28 +315,4 @@ def _plain(value: Any) -> Any:
 
 def _atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     target = os.path.abspath(os.fspath(path))
-    folder, base = os.path.split(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _file_mode(target: str) -> int:
-    """The existing file's mode, else what ``open()`` would create (0o666 - umask)."""
-    try:
-        return os.stat(target).st_mode & 0o777
-    except FileNotFoundError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+    _tempfiles.write_atomically(target, lambda file: np.savez(file, **arrays))

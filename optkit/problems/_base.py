@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import array_api_compat
 import numpy as np
 
-__all__ = ["Problem", "generators"]
+__all__ = ["Problem", "Separable", "generators"]
 
 
 def namespace(x: Any) -> Any:
@@ -291,6 +291,25 @@ class Problem:
         g = np.empty_like(x)
         kernel(x, f, g, *self._numba_args())
         return f, g
+
+
+class Separable(Problem):
+    """A problem whose Hessian is diagonal (each coordinate's terms apart).
+
+    A subclass gives ``_curvature(xp, x)``: the Hessian's diagonal, shape
+    ``(K, dim)``; the Hessian-vector product is ``curvature * v`` and the Hessian
+    ``diag(curvature)``.
+    """
+
+    def _curvature(self, xp: Any, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _hvp(self, xp: Any, x: Any, v: Any) -> Any:
+        return self._curvature(xp, x) * v
+
+    def _hessian(self, xp: Any, x: Any) -> Any:
+        eye = xp.eye(self.dim, dtype=x.dtype, device=array_api_compat.device(x))
+        return eye * self._curvature(xp, x)[:, :, None]
 
 
 def _numba_installed() -> bool:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from optkit.problems._base import Problem, positive_int, real
+from optkit.problems._base import Problem, Separable, positive_int, real
 
 __all__ = ["rastrigin", "rosenbrock", "styblinski_tang"]
 
@@ -111,7 +111,7 @@ def rosenbrock(dim: int = 2, noise: float = 0.0) -> Rosenbrock:
     return Rosenbrock(dim, noise)
 
 
-class Rastrigin(Problem):
+class Rastrigin(Separable):
     """A bowl covered in local minima; see :func:`rastrigin`."""
 
     name = "rastrigin"
@@ -142,13 +142,6 @@ class Rastrigin(Problem):
     def _curvature(self, xp, x):
         a, w = self.amplitude, 2 * math.pi
         return 2 + (a * w * w) * xp.cos(w * x)
-
-    def _hvp(self, xp, x, v):
-        return self._curvature(xp, x) * v
-
-    def _hessian(self, xp, x):
-        eye = xp.eye(self.dim, dtype=x.dtype, device=_device(x))
-        return eye * self._curvature(xp, x)[:, :, None]
 
     def _numba_args(self):
         return (self.amplitude,)
@@ -204,7 +197,7 @@ def _styblinski_root() -> float:
     return t
 
 
-class StyblinskiTang(Problem):
+class StyblinskiTang(Separable):
     """A separable quartic with one global and many local minima."""
 
     name = "styblinski_tang"
@@ -233,12 +226,8 @@ class StyblinskiTang(Problem):
         f = 0.5 * xp.sum(x2 * x2 - 16 * x2 + 5 * x, axis=-1)
         return f, 2 * x2 * x - 16 * x + 2.5
 
-    def _hvp(self, xp, x, v):
-        return (6 * x * x - 16) * v
-
-    def _hessian(self, xp, x):
-        eye = xp.eye(self.dim, dtype=x.dtype, device=_device(x))
-        return eye * (6 * x * x - 16)[:, :, None]
+    def _curvature(self, xp, x):
+        return 6 * x * x - 16
 
 
 def styblinski_tang(dim: int = 2, noise: float = 0.0) -> StyblinskiTang:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from optkit.problems._base import Problem, positive_int, real
-from optkit.problems.classic import _device
+from optkit.problems._base import Problem, Separable, positive_int, real
 
 __all__ = ["cliff", "saddle"]
 
 
-class QuadraticSaddle(Problem):
+class QuadraticSaddle(Separable):
     """A strict saddle at the origin, bounded below by a quartic; see :func:`saddle`."""
 
     name = "saddle"
@@ -68,13 +67,6 @@ class QuadraticSaddle(Problem):
 
     def _curvature(self, xp, x):
         return self._lam(xp, x) + (3 * self.quartic) * x * x
-
-    def _hvp(self, xp, x, v):
-        return self._curvature(xp, x) * v
-
-    def _hessian(self, xp, x):
-        eye = xp.eye(self.dim, dtype=x.dtype, device=_device(x))
-        return eye * self._curvature(xp, x)[:, :, None]
 
     def _numba_args(self):
         return (self.eigenvalues, self.quartic)

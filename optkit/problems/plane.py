@@ -16,7 +16,19 @@ __all__ = ["beale", "himmelblau"]
 
 
 class SumOfSquares2D(Problem):
-    """Base of 2-D problems ``f = Σ r_j²``; subclasses give :meth:`residuals`."""
+    """Base of 2-D problems ``f = Σ r_j²`` with minimum 0; subclasses give
+    :meth:`residuals`."""
+
+    def __init__(self, x0, x_star, bounds, noise):
+        super().__init__(
+            2,
+            x0,
+            x_star=x_star,
+            f_star=0.0,
+            bounds=bounds,
+            noise=noise,
+            params={"noise": float(noise)},
+        )
 
     def residuals(self, xp, x, y):
         """``[(r, (r_x, r_y), (r_xx, r_xy, r_yy)), ...]`` at the points ``(x, y)``."""
@@ -58,15 +70,7 @@ class Beale(SumOfSquares2D):
     numba_kernel = "beale"
 
     def __init__(self, noise=0.0):
-        super().__init__(
-            2,
-            (1.0, 1.0),
-            x_star=(3.0, 0.5),
-            f_star=0.0,
-            bounds=(-4.5, 4.5),
-            noise=noise,
-            params={"noise": float(noise)},
-        )
+        super().__init__((1.0, 1.0), x_star=(3.0, 0.5), bounds=(-4.5, 4.5), noise=noise)
 
     def residuals(self, xp, x, y):
         y2 = y * y
@@ -128,15 +132,7 @@ class Himmelblau(SumOfSquares2D):
     numba_kernel = "himmelblau"
 
     def __init__(self, noise=0.0):
-        super().__init__(
-            2,
-            (0.0, 0.0),
-            x_star=(3.0, 2.0),
-            f_star=0.0,
-            bounds=(-5.0, 5.0),
-            noise=noise,
-            params={"noise": float(noise)},
-        )
+        super().__init__((0.0, 0.0), x_star=(3.0, 2.0), bounds=(-5.0, 5.0), noise=noise)
         self.minima = np.array([self._root(g) for g in _HIMMELBLAU_GUESSES])
         self.minima.flags.writeable = False
 

@@ -20,10 +20,10 @@ import contextlib
 import datetime
 import json
 import os
-import secrets
 import warnings
 from typing import Any
 
+from optkit import _tempfiles
 from optkit.sweep.errors import SpecChangedError
 from optkit.sweep.spec import COSMETIC, Spec
 
@@ -56,20 +56,11 @@ def _sync_folder(folder: str) -> None:
 
 
 def atomic_write(path: str, write) -> None:
-    """Write ``path`` through ``write(binary_file)`` atomically (temp + rename)."""
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _sync_folder(folder)
+    """Write ``path`` through ``write(binary_file)`` atomically (temp + rename), then
+    ``fsync`` its folder."""
+    target = os.path.abspath(path)
+    _tempfiles.write_atomically(target, write)
+    _sync_folder(os.path.dirname(target))
 
 
 def read_manifest(root: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from optkit._schedule_base import Schedule
+from optkit._schedule_base import Schedule, load_all_or_none
 from optkit.torch._devices import bridge_for, scalar_dtype
 from optkit.torch._hypers import GroupValues, is_scheduled, plain
 
@@ -138,7 +138,7 @@ def check(opt: Any, sd: Any) -> tuple[dict[str, Any], Any]:
         for group, schedules in zip(opt.param_groups, kept):
             group.update(schedules)  # torch's loader deep-copied them
         _own_state(opt)
-        _load_schedules(loads)
+        load_all_or_none(loads)
         opt._applied, opt.skipped_steps = t, extra["skipped_steps"]
 
     return processed, finish
@@ -237,15 +237,3 @@ def _own_state(opt: Any) -> None:
                 entry[name] = value.clone(memory_format=torch.contiguous_format)
         if entry and "step" not in entry:
             entry["step"] = torch.tensor(1.0, dtype=scalar_dtype())
-
-
-def _load_schedules(loads: list) -> None:
-    """Every queued schedule state, or none (the others restored on an error)."""
-    backups = [(s, s.state_dict()) for s, _ in loads]
-    try:
-        for schedule, state in loads:
-            schedule.load_state_dict(state)
-    except Exception:
-        for schedule, state in backups:
-            schedule.load_state_dict(state)
-        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _nn_support import numeric_grad
 
 from optkit.nn.functional import batch_norm, batch_norm_backward
 
@@ -22,21 +23,6 @@ def loss(x, w, b, r, training, axis, cpu_backend, stats):
     rm, rv = stats
     y, _ = batch_norm(x, w, b, rm, rv, training=training, axis=axis, backend=cpu_backend)
     return float(np.sum(y * r))
-
-
-def numeric_gradient(f, a: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar ``f()`` with respect to each element of ``a``."""
-    grad = np.empty_like(a)
-    flat, out = a.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + STEP
-        up = f()
-        flat[i] = keep - STEP
-        down = f()
-        flat[i] = keep
-        out[i] = (up - down) / (2 * STEP)
-    return grad
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -61,7 +47,7 @@ def test_gradients_match_finite_differences(cpu_backend, shape, axis, training):
     )
     dx, dw, db = batch_norm_backward(r, cache)
     for name, analytic, wrt in (("dx", dx, x), ("dweight", dw, w), ("dbias", db, b)):
-        numeric = numeric_gradient(f, wrt)
+        numeric = numeric_grad(f, wrt, STEP)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
@@ -83,8 +69,8 @@ def test_gradient_without_affine_matches_finite_differences(cpu_backend, shape, 
             down = loss(x - e, None, None, r, True, axis, cpu_backend, (None, None))
             assert abs(dx.reshape(-1)[i] - (up - down) / (2 * STEP)) < 1e-6
         return
-    numeric = numeric_gradient(
-        lambda: loss(x, None, None, r, True, axis, cpu_backend, (None, None)), x
+    numeric = numeric_grad(
+        lambda: loss(x, None, None, r, True, axis, cpu_backend, (None, None)), x, STEP
     )
     np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-7)
 

@@ -93,6 +93,14 @@ def test_bad_calls_name_the_culprit(kwargs, match):
         ok.layer_norm(np.ones((2, 3)), **kwargs)
 
 
+def test_backward_checks_dy():
+    _, cache = ok.layer_norm(np.ones((4, 3)), 3, backend="numpy")
+    with pytest.raises(ValueError, match=r"dy has shape \(3, 4\), .* had \(4, 3\)"):
+        ok.layer_norm_backward(np.ones((3, 4)), cache)
+    with pytest.raises(TypeError, match=r"dy has dtype float32, .* had float64"):
+        ok.layer_norm_backward(np.ones((4, 3), np.float32), cache)
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(("shape", "normalized"), SHAPES)

@@ -1,4 +1,5 @@
-"""Argument checks of :func:`optkit.nn.functional.batch_norm` (nothing is modified)."""
+"""Argument checks of :func:`optkit.nn.functional.batch_norm` (nothing is modified),
+and the upstream-gradient check its backward shares with layer norm's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from optkit._host import writable
 
-__all__ = ["channel_layout", "check_arguments"]
+__all__ = ["channel_layout", "check_arguments", "check_upstream"]
 
 
 def channel_layout(shape: tuple[int, ...], axis: int) -> tuple[int, tuple[int, int, int]]:
@@ -81,6 +82,17 @@ def check_arguments(x, shape3, weight, bias, rm, rv, momentum, eps, nbt, trainin
             reason = "" if v is None else writable(v)
             if reason:
                 raise ValueError(f"{name} cannot be updated in place: {reason}")
+
+
+def check_upstream(dy: Any, shape: tuple[int, ...], dtype: Any) -> None:
+    """Raise unless ``dy`` has the forward input's ``shape`` (ValueError) and
+    ``dtype`` (TypeError)."""
+    if tuple(dy.shape) != shape:
+        raise ValueError(
+            f"dy has shape {tuple(dy.shape)}, but the forward input had {shape}"
+        )
+    if dy.dtype != dtype:
+        raise TypeError(f"dy has dtype {dy.dtype}, but the forward input had {dtype}")
 
 
 def _is_integer(a: Any) -> bool:

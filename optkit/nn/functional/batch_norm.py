@@ -23,7 +23,11 @@ import numpy as np
 
 from optkit._backend import Backend, resolve_backend
 from optkit._exec import run_map, run_reduce
-from optkit.nn.functional._batch_norm_checks import channel_layout, check_arguments
+from optkit.nn.functional._batch_norm_checks import (
+    channel_layout,
+    check_arguments,
+    check_upstream,
+)
 from optkit.rules import batch_norm as rules
 
 __all__ = ["BatchNormCache", "batch_norm", "batch_norm_backward", "stats_dtype"]
@@ -313,14 +317,7 @@ def batch_norm_backward(dy: Any, cache: BatchNormCache) -> tuple[Any, Any, Any]:
     (True, [3.0])
     """
     be = cache.backend
-    if tuple(dy.shape) != cache.shape:
-        raise ValueError(
-            f"dy has shape {tuple(dy.shape)}, but the forward input had {cache.shape}"
-        )
-    if dy.dtype != cache.x.dtype:
-        raise TypeError(
-            f"dy has dtype {dy.dtype}, but the forward input had {cache.x.dtype}"
-        )
+    check_upstream(dy, cache.shape, cache.x.dtype)
     with np.errstate(all="ignore"):  # NaN/inf propagate, silently
         return _backward(be, dy, cache)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from optkit._backend import Backend, resolve_backend
 from optkit._exec import run_map, run_reduce
+from optkit.nn.functional._batch_norm_checks import check_upstream
 from optkit.rules import layer_norm as rules
 
 __all__ = ["LayerNormCache", "layer_norm", "layer_norm_backward"]
@@ -184,14 +185,7 @@ def layer_norm_backward(dy: Any, cache: LayerNormCache) -> tuple[Any, Any, Any]:
     (True, [1.0, 1.0, 1.0])
     """
     be = cache.backend
-    if tuple(dy.shape) != tuple(cache.x.shape):
-        raise ValueError(
-            f"dy has shape {tuple(dy.shape)}, but the forward input had {tuple(cache.x.shape)}"
-        )
-    if dy.dtype != cache.x.dtype:
-        raise TypeError(
-            f"dy has dtype {dy.dtype}, but the forward input had {cache.x.dtype}"
-        )
+    check_upstream(dy, tuple(cache.x.shape), cache.x.dtype)
     with np.errstate(all="ignore"):  # NaN/inf propagate, silently
         return _backward(be, dy, cache)
 
