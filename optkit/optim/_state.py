@@ -20,7 +20,7 @@ import array_api_compat
 import numpy as np
 
 from optkit._checks import at, count, finite, is_array, key
-from optkit._schedule_base import Schedule
+from optkit._schedule_base import Schedule, load_all_or_none
 from optkit.optim import _validate as V
 from optkit.params import check_saved
 
@@ -291,11 +291,4 @@ def _check_schedules(loads: list) -> None:
 
 def _load_schedules(loads: list) -> None:
     """Load every schedule's saved state, or none: on an error, restore the others."""
-    backups = [(schedule, schedule.state_dict()) for schedule, _, _ in loads]
-    try:
-        for schedule, saved, _ in loads:
-            schedule.load_state_dict(saved)
-    except Exception:
-        for schedule, state in backups:
-            schedule.load_state_dict(state)
-        raise
+    load_all_or_none([(schedule, saved) for schedule, saved, _ in loads])
