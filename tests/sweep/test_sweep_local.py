@@ -165,7 +165,9 @@ def test_a_damaged_result_file_is_set_aside_and_recomputed(client, tmp_path):
 def test_a_killed_worker_loses_nothing(tmp_path, log):
     cluster, client = local_cluster()
     try:
-        spec = adam_spec(steps=600, problem={"name": "rosenbrock", "dim": 2}, batch_size=6)
+        # batches long enough (~0.2 s each) that the batch seen running is still running
+        # when its worker is killed, not finished and on its way to the driver
+        spec = adam_spec(steps=4000, problem={"name": "rosenbrock", "dim": 2}, batch_size=6)
         out = tmp_path / "out"
         outcome = {}
 
