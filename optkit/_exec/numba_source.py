@@ -40,7 +40,7 @@ __all__ = ["BLOCK", "Plan", "module_source"]
 #: Elements per partial sum of a whole-array reduction (64 KiB of float32).
 BLOCK = 1 << 14
 
-_TEMPLATE_VERSION = "v2.4"
+_TEMPLATE_VERSION = "v2.5"
 
 _FORMS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -325,8 +325,9 @@ def _whole_reduction(names: _Names) -> list[str]:
     from a jitted function costs ~10 us of boxing): fixed blocks, partials summed in
     block order."""
     m = len(names.tr.outputs)
-    zero = "0" if names.plan.rule.count else "0.0"
-    dtype = "np.int64" if names.plan.rule.count else "np.float64"
+    if names.plan.rule.count:
+        return _whole_count(names, m)
+    zero, dtype = "0.0", "np.float64"
     lines = ["@serial_jit", f"def block({names.args()}):", *_hoisted(names)]
     lines += [f"    a{j} = {zero}" for j in range(m)]
     lines.append("    for i in range(d0.shape[0]):")
@@ -345,6 +346,24 @@ def _whole_reduction(names: _Names) -> list[str]:
         lines += [f"        partial[b, {j}] = s[{j}]" for j in range(m)]
         lines += ["    for b in range(nb):"]
         lines += [f"        total[{j}] += partial[b, {j}]" for j in range(m)]
+        lines += [""]
+    return lines
+
+
+def _whole_count(names: _Names, m: int) -> list[str]:
+    """Counts over a 1-D buffer: integers are exact in any order, so one ``prange``
+    reduction (a contiguous share per thread) instead of fixed blocks."""
+    lines = []
+    for fn, rng, deco in (
+        ("serial", "range", "@serial_jit"),
+        ("parallel", "numba.prange", "@parallel_jit"),
+    ):
+        lines += [deco, f"def {fn}({names.args('total')}):", *_hoisted(names)]
+        lines += [f"    a{j} = 0" for j in range(m)]
+        lines.append(f"    for i in {rng}(d0.shape[0]):")
+        lines += _element(names, {"d": "d{j}[i]"}, "", "        ")
+        lines += [f"        a{j} += {_term(names, j, '')}" for j in range(m)]
+        lines += [f"    total[{j}] += a{j}" for j in range(m)]
         lines += [""]
     return lines
 
