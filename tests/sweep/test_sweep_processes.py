@@ -78,7 +78,9 @@ def _sweep_command(spec_path, out, *extra):
 
 
 def test_interrupted_and_killed_driver_resume_without_recomputing(client, tmp_path, capsys):
-    spec = adam_spec(steps=500, batch_size=6, seeds=2)  # 120 cells, 20 batches
+    # 120 cells in 20 batches of ~0.15 s: long enough that each interruption below
+    # lands while batches are still left, on a fast machine too
+    spec = adam_spec(steps=3000, batch_size=6, seeds=2)
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(dumps(spec))
     out, logs = tmp_path / "out", [str(tmp_path / f"log{i}.jsonl") for i in range(3)]
@@ -158,7 +160,8 @@ def _external_cluster(log):
 
 
 def test_external_scheduler_and_workers_survive_a_killed_scheduler(tmp_path):
-    spec = adam_spec(problem={"name": "rosenbrock", "dim": 2}, steps=400, batch_size=6)
+    # batches of ~0.15 s, so that the scheduler dies while batches are still left
+    spec = adam_spec(problem={"name": "rosenbrock", "dim": 2}, steps=3000, batch_size=6)
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(dumps(spec))
     out, logs = (
