@@ -85,14 +85,20 @@ def test_interrupted_and_killed_driver_resume_without_recomputing(client, tmp_pa
     spec_path.write_text(dumps(spec))
     out, logs = tmp_path / "out", [str(tmp_path / f"log{i}.jsonl") for i in range(3)]
     finished = []
-    # 1. Ctrl-C in the driver (here: this process, on the shared cluster)
+    # 1. Ctrl-C in the driver (here: this process, on the shared cluster). Python's own
+    # SIGINT handler, whatever this process inherited (a shell's background job starts
+    # with SIGINT ignored, and then a simulated Ctrl-C does nothing)
     _set_log(client, logs[0])
-    interrupter = threading.Thread(target=_interrupt_after, args=(out, 2))
-    interrupter.start()
-    code = cli.main(
-        _sweep_command(spec_path, out, "--scheduler", client.scheduler.address)[2:]
-    )
-    interrupter.join()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        interrupter = threading.Thread(target=_interrupt_after, args=(out, 2))
+        interrupter.start()
+        code = cli.main(
+            _sweep_command(spec_path, out, "--scheduler", client.scheduler.address)[2:]
+        )
+        interrupter.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert "rerun the same command to resume" in capsys.readouterr().err
     finished.append(set(result_cells(out)))
