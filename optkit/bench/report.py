@@ -88,6 +88,11 @@ def _summary_section(page: _Page, records: list[Record]) -> None:
             '<p class="muted">No optkit backend was measured together with a peer.</p>'
         )
         return
+    page.add('<p class="note">asv times each backend in its own process, one after '
+             "another, so these ratios compare moments as well as backends: where the "
+             "memory bandwidth drifts (a shared virtual machine) they can be off by tens "
+             "of percent. The performance targets below time the contenders interleaved "
+             "in one process.</p>")  # fmt: skip
     rows = [[_e(s.machine), _e(s.what), _e(s.sentence)] for s in lines]
     page.add(_table(["machine", "kernel", "result"], rows, 3))
 
