@@ -44,6 +44,7 @@ __all__ = [
     "elementwise",
     "reduce",
     "update",
+    "update_checked",
 ]
 
 #: Below this many elements an update runs its serial loop; at and above, ``prange``.
@@ -218,6 +219,25 @@ def update(rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
     return None
 
 
+def update_checked(
+    rule: Rule, p: np.ndarray, g: np.ndarray, states: tuple, values: list
+) -> int | None:
+    """The finite check and :func:`update` in one call, for the small 1-d float case:
+    the count of non-finite elements of ``g`` (0: updated; else nothing written), or
+    None when the case does not apply (the caller checks and updates separately)."""
+    flat = _flats.get(rule)
+    if flat is None or type(values) is not Floats or p.ndim != 1 or g.ndim != 1:
+        return None
+    dtype = p.dtype
+    if (dtype is not _F32 and dtype is not _F64) or p.shape[0] >= PARALLEL_THRESHOLD:
+        return None
+    k = np.array([*values, *flat.consts], dtype=dtype)
+    try:
+        return flat.kernel.module.checked(p, g, *states, k)
+    except Exception as exc:
+        return flat.kernel.recover(exc, lambda m: m.checked(p, g, *states, k))
+
+
 def _flat_view(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
 
@@ -265,12 +285,9 @@ def count_nonfinite(x: np.ndarray) -> int:
         constants = _count[0].constants[x.dtype.type]
     kernel = _count[0].kernel
     flat = x if x.ndim == 1 and x.flags.c_contiguous else _flat_view(x)
-    total = np.zeros(1, np.int64)
     if flat.shape[0] < PARALLEL_THRESHOLD:  # the hot path: no lock
         try:
-            kernel.module.serial(flat, constants, total)
+            return kernel.module.serial(flat, constants)[0]
         except Exception as exc:
-            kernel.recover(exc, lambda m: m.serial(flat, constants, total))
-    else:
-        _call(kernel, "parallel", flat, constants, total)
-    return int(total[0])
+            return kernel.recover(exc, lambda m: m.serial(flat, constants))[0]
+    return _call(kernel, "parallel", flat, constants)[0]

@@ -139,8 +139,11 @@ def reduce(
         module = core._module(
             Plan(rule, "reduce", "flat", "all", ("scalar",) * len(values))
         )
+        loop = "serial" if threads == 1 else "parallel"
+        if rule.count:  # the count loops return their ints
+            return [acc(c) for c in core._call(module, loop, *ins, k)]
         total = np.zeros(m, acc)
-        core._call(module, "serial" if threads == 1 else "parallel", *ins, k, total)
+        core._call(module, loop, *ins, k, total)
         return [total[j] for j in range(m)]
     kind = "rows" if layout[2] == 1 else "runs"
     if per == "row":

@@ -40,7 +40,7 @@ __all__ = ["BLOCK", "Plan", "module_source"]
 #: Elements per partial sum of a whole-array reduction (64 KiB of float32).
 BLOCK = 1 << 14
 
-_TEMPLATE_VERSION = "v2.5"
+_TEMPLATE_VERSION = "v2.6"
 
 _FORMS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -226,6 +226,15 @@ def _map_loops(names: _Names, layout: str) -> list[str]:
     return out
 
 
+def _checked_update(names: _Names) -> list[str]:
+    """``checked``: count the non-finite elements of ``g`` (``d1``), run ``serial`` only
+    when there are none; returns the count. One call for a checked small step."""
+    return ["@serial_jit", f"def checked({names.args()}):", "    bad = 0",
+            "    for i in range(d1.shape[0]):", "        if not np.isfinite(d1[i]):",
+            "            bad += 1", "    if bad == 0:", f"        serial({names.args()})",
+            "    return bad", ""]  # fmt: skip
+
+
 def _pairwise(terms: list[str]) -> str:
     while len(terms) > 1:
         terms = [f"({terms[i]} + {terms[i + 1]})" if i + 1 < len(terms) else terms[i]
@@ -352,19 +361,19 @@ def _whole_reduction(names: _Names) -> list[str]:
 
 def _whole_count(names: _Names, m: int) -> list[str]:
     """Counts over a 1-D buffer: integers are exact in any order, so one ``prange``
-    reduction (a contiguous share per thread) instead of fixed blocks."""
+    reduction (a contiguous share per thread) instead of fixed blocks. The counts are
+    returned as a tuple of ints (cheaper to box than a ``total`` array is to make)."""
     lines = []
     for fn, rng, deco in (
         ("serial", "range", "@serial_jit"),
         ("parallel", "numba.prange", "@parallel_jit"),
     ):
-        lines += [deco, f"def {fn}({names.args('total')}):", *_hoisted(names)]
+        lines += [deco, f"def {fn}({names.args()}):", *_hoisted(names)]
         lines += [f"    a{j} = 0" for j in range(m)]
         lines.append(f"    for i in {rng}(d0.shape[0]):")
         lines += _element(names, {"d": "d{j}[i]"}, "", "        ")
         lines += [f"        a{j} += {_term(names, j, '')}" for j in range(m)]
-        lines += [f"    total[{j}] += a{j}" for j in range(m)]
-        lines += [""]
+        lines += [f"    return ({''.join(f'a{j}, ' for j in range(m))})", ""]
     return lines
 
 
@@ -395,6 +404,8 @@ def module_source(
     ]  # fmt: skip
     if plan.kind in ("update", "map"):
         body = _map_loops(names, plan.layout)
+        if plan.kind == "update" and plan.layout == "flat":
+            body += _checked_update(names)
     elif plan.per == "all":
         body = _whole_reduction(names)
     elif plan.per == "channel":

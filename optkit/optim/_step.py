@@ -116,14 +116,43 @@ def grads_finite(opt: Any, plans: list[GroupPlan]) -> bool:
         count = opt._backends[plan.index].executor.count_nonfinite
         for name, g in zip(plan.names, plan.grads):
             bad = count(g)
-            if not bad:
-                continue
-            if opt.nonfinite == "skip":
-                return False
-            backend, tree = opt._backends[plan.index], opt._trees[plan.index]
-            if tree.flat is not None:  # name the view, not the buffer
-                name, bad = _bad_view(backend, tree, name, g)
-            raise NonFiniteGradientError(name, opt._step_count + 1, bad)
+            if bad:
+                return _nonfinite(opt, plan, name, g, bad)
+    return True
+
+
+def _nonfinite(opt: Any, plan: GroupPlan, name: str, g: Any, bad: int) -> bool:
+    """False for ``nonfinite="skip"``; else raise naming the parameter (or view)."""
+    if opt.nonfinite == "skip":
+        return False
+    backend, tree = opt._backends[plan.index], opt._trees[plan.index]
+    if tree.flat is not None:  # name the view, not the buffer
+        name, bad = _bad_view(backend, tree, name, g)
+    raise NonFiniteGradientError(name, opt._step_count + 1, bad)
+
+
+def checked_step(opt: Any, plans: list[GroupPlan]) -> bool | None:
+    """The finite check and the update in one kernel call where the executor offers
+    it (one group of one parameter whose state exists): True when applied, False when
+    skipped (or raise), None when the case does not apply."""
+    if len(plans) != 1 or len(plans[0].params) != 1:
+        return None
+    plan = plans[0]
+    fused = getattr(opt._backends[plan.index].executor, "update_checked", None)
+    entry = opt.state.get(plan.names[0])
+    if fused is None or entry is None:
+        return None
+    try:
+        states = tuple([entry[s] for s in plan.rule.state])
+    except KeyError:
+        return None
+    g = plan.grads[0]
+    bad = fused(plan.rule, plan.params[0], g, states, plan.values)
+    if bad is None:
+        return None
+    if bad:
+        return _nonfinite(opt, plan, plan.names[0], g, bad)
+    _advance(opt, plans)
     return True
 
 
@@ -154,6 +183,11 @@ def apply_step(opt: Any, plans: list[GroupPlan]) -> None:
                         entry[s] = opt.init_state(s, p, plan.hyper_values)
                 states = tuple([entry[s] for s in names])
             update(plan.rule, p, g, states, plan.values)
+    _advance(opt, plans)
+
+
+def _advance(opt: Any, plans: list[GroupPlan]) -> None:
+    """After every write: the host-side counters and the cached rules and values."""
     for plan in plans:
         opt.group_state[plan.index] = plan.group_state
         opt._rules[plan.index] = plan.rule

@@ -281,11 +281,15 @@ class Optimizer:
         """
         per_group = self._match(grads)
         plans = _step.plan_step(self, per_group)
-        if self.nonfinite != "propagate" and not _step.grads_finite(self, plans):
+        checked = self.nonfinite != "propagate"
+        done = _step.checked_step(self, plans) if checked else None
+        if done is None:  # no fused check-and-update: check everything, then write
+            done = not checked or _step.grads_finite(self, plans)
+            if done:
+                _step.apply_step(self, plans)
+        if not done:
             self.skipped_steps += 1
-            return False
-        _step.apply_step(self, plans)
-        return True
+        return done
 
     # ------------------------------------------------------------------ state dicts
     def state_dict(self) -> dict[str, Any]:

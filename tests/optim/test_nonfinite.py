@@ -137,3 +137,74 @@ def test_float32_large_and_parallel_check(cpu_backend, monkeypatch):
 def test_invalid_policy():
     with pytest.raises(ValueError, match="nonfinite='ignore'"):
         ok.SGD(np.ones(2), nonfinite="ignore")
+
+
+# ------------------------------------------- one parameter: the fused check-and-update
+# With one group of one parameter whose state exists, the numba executor checks and
+# updates in one kernel call (``update_checked``); other executors check, then update.
+@pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_single_parameter_raise_and_skip_change_nothing(cpu_backend, cls, kwargs, dtype):
+    for policy in ("raise", "skip"):
+        p = np.linspace(-1, 1, 7).astype(dtype)
+        opt = cls(p, backend=cpu_backend, nonfinite=policy, **kwargs)
+        opt.step((0.5 * p + 0.1).astype(dtype))
+        before = snapshot({"p": p}, opt)
+        g = (0.5 * p + 0.1).astype(dtype)
+        g[[1, 4]] = [np.nan, -np.inf]
+        if policy == "raise":
+            with pytest.raises(ok.NonFiniteGradientError) as info:
+                opt.step(g)
+            assert (info.value.name, info.value.step, info.value.count) == ("param", 2, 2)
+        else:
+            assert opt.step(g) is False and opt.skipped_steps == 1
+        assert_same(before, snapshot({"p": p}, opt))
+
+
+@pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=IDS)
+def test_single_parameter_checked_steps_match_propagate_bitwise(cpu_backend, cls, kwargs):
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(50).astype(np.float32) for _ in range(6)]
+    results = []
+    for policy in ("raise", "propagate"):
+        p = np.linspace(-1, 1, 50).astype(np.float32)
+        opt = cls(p, backend=cpu_backend, nonfinite=policy, **kwargs)
+        for g in grads:
+            assert opt.step(g) is True
+        results.append((p, opt.state["param"], opt.step_count))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for key in results[0][1]:
+        np.testing.assert_array_equal(results[0][1][key], results[1][1][key])
+    assert results[0][2] == results[1][2] == 6
+
+
+def test_numba_single_parameter_takes_the_fused_call(monkeypatch):
+    from optkit._exec import numba as numba_exec
+
+    p = np.ones(100, np.float32)
+    opt = ok.Adam(p, lr=0.1, backend="numba")
+    opt.step(np.ones_like(p))  # creates the state (through update)
+
+    def no_separate_update(*args):
+        raise AssertionError("the fused check-and-update was expected")
+
+    monkeypatch.setattr(numba_exec, "update", no_separate_update)
+    monkeypatch.setattr(numba_exec, "count_nonfinite", no_separate_update)
+    assert opt.step(np.ones_like(p)) is True and opt.step_count == 2
+    g = np.ones_like(p)
+    g[-1] = np.inf
+    with pytest.raises(ok.NonFiniteGradientError, match="1 non-finite"):
+        opt.step(g)
+    assert opt.step_count == 2
+
+
+def test_flat_params_fused_error_names_the_view(cpu_backend):
+    fp = ok.FlatParams({"w": np.ones((2, 3)), "bias": np.zeros(3)})
+    opt = ok.Adam(fp, lr=0.1, backend=cpu_backend)
+    opt.step(fp.zeros_like())
+    before = fp.buffers["float64"].copy()
+    grads = fp.zeros_like()
+    grads["bias"][1] = np.inf
+    with pytest.raises(ok.NonFiniteGradientError, match="'bias'"):
+        opt.step(grads)
+    np.testing.assert_array_equal(fp.buffers["float64"], before)

@@ -25,7 +25,8 @@ def _arrays(n: int, dtypes=(np.float32,), seed: int = 0) -> dict[str, np.ndarray
 
 @pytest.fixture
 def count_calls(monkeypatch):
-    """Wrap the ``update`` of the numpy and numba executors; count calls."""
+    """Wrap the ``update`` (and the fused ``update_checked``, where an executor has
+    one and it applies) of the numpy and numba executors; count calls."""
     calls = []
     for name in ("numpy", "numba"):
         module = _backend.executor(name)
@@ -36,6 +37,16 @@ def count_calls(monkeypatch):
             return _real(rule, p, g, states, values)
 
         monkeypatch.setattr(module, "update", wrapped)
+        fused = getattr(module, "update_checked", None)
+        if fused is not None:
+
+            def checked(rule, p, g, states, values, _real=fused, _name=name):
+                bad = _real(rule, p, g, states, values)
+                if bad is not None:  # this call was the step's one executor call
+                    calls.append((_name, rule.name, p.dtype, p.shape))
+                return bad
+
+            monkeypatch.setattr(module, "update_checked", checked)
     return calls
 
 
