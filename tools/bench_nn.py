@@ -2,7 +2,7 @@
 
     python tools/bench_nn.py                 # step, non-matmul part, digits fit
     python tools/bench_nn.py --coretype      # the step under each OPENBLAS_CORETYPE
-    python tools/bench_nn.py --threshold     # activation loops: serial vs parallel
+    python tools/bench_nn.py --threshold     # activation maps: serial vs parallel
 
 Every configuration runs in its own process (torch's OpenMP threads, OpenBLAS's
 threads and Numba's threads would otherwise wait on each other), with the
@@ -133,23 +133,25 @@ def coretypes(repeat: int) -> None:
 def threshold() -> None:
     import numpy as np
 
-    from optkit.nn import _activations_numba as A
+    from optkit._backend import resolve_backend
+    from optkit._exec import numba as core
+    from optkit.nn._ops import activation_backward, activation_forward
 
     rng = np.random.default_rng(0)
-    print("ReLU forward + backward, float32: serial vs parallel loop (us)")
+    be = resolve_backend("numba", np.zeros(1, np.float32))
+    print("ReLU forward + backward maps, float32: serial vs parallel loop (us)")
     for power in range(12, 21, 2):
         x = rng.standard_normal(1 << power, dtype=np.float32)
-        y, dx = np.empty_like(x), np.empty_like(x)
         rows = []
-        for fwd, bwd in ((A._forward_serial, A._backward_serial),
-                         (A._forward_parallel, A._backward_parallel)):  # fmt: skip
-            fwd(x, y, 0)
-            bwd(x, y, dx, 0)
+        for limit in (1 << 62, 0):  # the maps' serial/parallel switch: never, always
+            core.REDUCE_THRESHOLD = limit
+            y = activation_forward(be, "relu", x)
+            activation_backward(be, "relu", x, y)
             times = []
             for _ in range(200):
                 start = time.perf_counter()
-                fwd(x, y, 0)
-                bwd(x, y, dx, 0)
+                y = activation_forward(be, "relu", x)
+                activation_backward(be, "relu", x, y)
                 times.append(time.perf_counter() - start)
             rows.append(statistics.median(times) * 1e6)
         print(f"  2^{power:<3} serial {rows[0]:8.1f}   parallel {rows[1]:8.1f}")

@@ -40,7 +40,8 @@ _BINARY = {
 _UNARY = {
     "neg": lambda xp, a: -a, "sqrt": lambda xp, a: xp.sqrt(a),
     "exp": lambda xp, a: xp.exp(a), "log": lambda xp, a: xp.log(a),
-    "abs": lambda xp, a: xp.abs(a), "not": lambda xp, a: xp.logical_not(a),
+    "abs": lambda xp, a: xp.abs(a), "tanh": lambda xp, a: xp.tanh(a),
+    "not": lambda xp, a: xp.logical_not(a),
 }  # fmt: skip
 
 

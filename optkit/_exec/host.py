@@ -33,7 +33,7 @@ _FORMS = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
     "pow": "_each(xp, _pow, {0}, {1})", "neg": "-{0}", "sqrt": "xp.sqrt({0})",
     "exp": "_each(xp, _exp, {0})", "log": "_each(xp, _log, {0})", "abs": "xp.abs({0})",
-    "where": "xp.where({0}, {1}, {2})",
+    "tanh": "_each(xp, _tanh, {0})", "where": "xp.where({0}, {1}, {2})",
     "lt": "{0} < {1}", "le": "{0} <= {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}",
     "eq": "{0} == {1}", "ne": "{0} != {1}", "and": "xp.logical_and({0}, {1})",
     "or": "xp.logical_or({0}, {1})", "not": "xp.logical_not({0})",
@@ -58,7 +58,7 @@ def _wide(xp: Any, value: Any) -> Any:
 
 _SCALAR_FORMS = {
     **_FORMS, "pow": "_pow({0}, {1})", "sqrt": "_sqrt({0})", "exp": "_exp({0})", "log": "_log({0})",
-    "abs": "abs({0})", "where": "({1} if {0} else {2})", "and": "({0} and {1})",
+    "tanh": "_tanh({0})", "abs": "abs({0})", "where": "({1} if {0} else {2})", "and": "({0} and {1})",
     "or": "({0} or {1})", "not": "(not {0})",
 }  # fmt: skip
 
@@ -87,7 +87,7 @@ def _generate(tr: Trace, forms: dict[str, str], load: str, label: str) -> Callab
     lines.append(f"    return [{', '.join(names[i] for i in tr.lifted)}]")
     scope: dict[str, Any] = {
         "_sqrt": math.sqrt, "_exp": _safe(math.exp), "_log": _safe(math.log),
-        "_pow": _safe(math.pow), "_each": _each, "_number": _number,
+        "_pow": _safe(math.pow), "_tanh": math.tanh, "_each": _each, "_number": _number,
     }  # fmt: skip
     exec(compile("\n".join(lines), f"<optkit host part of {label}>", "exec"), scope)
     return scope["host"]

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from optkit._exec import array_api as reference
-from optkit._exec import numba_cache, numba_threads
+from optkit._exec import numba_cache, numba_maps, numba_threads
 from optkit._exec.host import Floats
 from optkit._exec.numba_maps import elementwise, reduce
 from optkit._exec.numba_source import Plan, module_source
@@ -118,6 +118,7 @@ def clear_kernels() -> None:
         _modules.clear()
         _flats.clear()
         _count.clear()
+        numba_maps._flat_maps.clear()
 
 
 class _Flat:
@@ -255,7 +256,7 @@ def _update_population(rule: Rule, p: np.ndarray, buffers: list, values: list) -
     row_values = [np.ascontiguousarray(r, dtype=p.dtype).reshape(-1) for r in per_row]
     loop = "serial" if p.size < PARALLEL_THRESHOLD else "parallel"
     _call(_module(plan), loop, *shaped, *row_values, k)
-    if not np.shares_memory(shaped[0], p):
+    if not p.flags.c_contiguous:  # the rows are a copy: write them back
         p[...] = shaped[0].reshape(p.shape)
 
 

@@ -66,6 +66,51 @@ def _shape(a: np.ndarray, layout: tuple[int, int, int] | None) -> np.ndarray:
     return flat.reshape(outer, channels) if inner == 1 else flat.reshape(layout)
 
 
+class _FlatMap:
+    """The cached pieces of a whole-array map with scalar hyperparameters (the
+    activations, clipping's scaling): its module, literals and argument names."""
+
+    __slots__ = ("consts", "data", "module", "outputs")
+
+    def __init__(self, rule: Rule, n_values: int):
+        tr = trace(rule)
+        plan = Plan(rule, "map", "flat", bind=("scalar",) * n_values)
+        self.module = core._module(plan)
+        self.consts = [tr.nodes[i].value for i in tr.consts]
+        self.data, self.outputs = tr.data, tr.output_names
+
+
+_flat_maps: dict[tuple[Rule, int], _FlatMap] = {}
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _flat_map(rule: Rule, inputs: dict, outputs: dict, values: list) -> bool:
+    """The common case with little host work: every array C-contiguous, of one dtype,
+    float32 or float64. False when it does not apply (the general path runs)."""
+    fm = _flat_maps.get((rule, len(values)))
+    if fm is None:
+        fm = _flat_maps[(rule, len(values))] = _FlatMap(rule, len(values))
+    arrays = [inputs[n] for n in fm.data] + [outputs[n] for n in fm.outputs]
+    dtype = arrays[0].dtype
+    if dtype is not _F32 and dtype is not _F64:
+        return False
+    for a in arrays:
+        if a.dtype is not dtype or not a.flags.c_contiguous:
+            return False
+    compute = _F64 if rule.compute == "float64" else dtype
+    k = np.array([*values, *fm.consts], dtype=compute)
+    flat = [a.reshape(-1) for a in arrays]
+    executor = _Core.module  # loaded by _FlatMap; its thresholds are read on each call
+    if flat[0].shape[0] >= executor.REDUCE_THRESHOLD:
+        executor._call(fm.module, "parallel", *flat, k)
+        return True
+    try:  # serial: no lock, as the update's small-array path
+        fm.module.module.serial(*flat, k)
+    except Exception as exc:
+        fm.module.recover(exc, lambda m: m.serial(*flat, k))
+    return True
+
+
 def elementwise(
     rule: Rule,
     inputs: dict[str, Any],
@@ -76,6 +121,8 @@ def elementwise(
 ) -> None:
     """Evaluate map ``rule``, writing each output (any layout; copied back if needed)."""
     _check_scalar(rule, values)
+    if layout is None and not params and _flat_map(rule, inputs, outputs, values):
+        return
     tr = trace(rule)
     first = inputs[rule.inputs[0]]
     if first.size == 0:
@@ -106,7 +153,7 @@ def elementwise(
     else:
         core._call(module, loop, *ins, *views, *channel, *row, k)
     for n, o in outs.items():
-        if not np.shares_memory(o, shaped[n]):
+        if not o.flags.c_contiguous:  # _shape gave a copy: write it back
             o[...] = shaped[n].reshape(o.shape)
 
 

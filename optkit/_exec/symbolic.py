@@ -19,7 +19,7 @@ __all__ = ["OPS", "Node", "Sym", "TraceError"]
 OPS = {
     "add": (2, "f"), "sub": (2, "f"), "mul": (2, "f"), "div": (2, "f"),
     "pow": (2, "f"), "neg": (1, "f"), "sqrt": (1, "f"), "exp": (1, "f"),
-    "log": (1, "f"), "abs": (1, "f"), "where": (3, "f"),
+    "log": (1, "f"), "abs": (1, "f"), "tanh": (1, "f"), "where": (3, "f"),
     "lt": (2, "b"), "le": (2, "b"), "gt": (2, "b"), "ge": (2, "b"), "eq": (2, "b"),
     "ne": (2, "b"), "and": (2, "b"), "or": (2, "b"), "not": (1, "b"),
 }  # fmt: skip
@@ -228,7 +228,7 @@ class Sym:
     def __optkit_trace__(self, name: str, args: tuple) -> Sym:
         """Record helper ``name`` of :mod:`optkit.rules.math` applied to ``args``."""
         b = self.builder
-        if name in ("sqrt", "exp", "log", "abs"):
+        if name in ("sqrt", "exp", "log", "abs", "tanh"):
             return b.op(name, *args)
         if name == "where":
             return b.op("where", *args)

@@ -1,24 +1,10 @@
-r"""The element-wise and matrix work of the layers, in one place per backend.
+"""The element-wise and matrix work of the layers, in one place.
 
-Activations run as fused Numba loops on the ``numba`` backend
-(:mod:`optkit.nn._activations_numba`, imported on first use) and as whole-array
-Array API expressions everywhere else (the reference, below). Matrix products use
-the namespace's ``matmul``; NumPy writes them straight into a gradient view
-(``out=``), other libraries assign the result.
-
-The activations and the derivatives used by the backward passes, written with the
-forward's output :math:`y` (as torch does, so the input need not be kept):
-
-=========  ===============================  ==================================
-kind       :math:`y`                        :math:`\partial y / \partial x`
-=========  ===============================  ==================================
-relu       :math:`\max(x, 0)`               :math:`[y > 0]`
-tanh       :math:`\tanh x`                  :math:`1 - y^2`
-sigmoid    :math:`1 / (1 + e^{-x})`         :math:`y (1 - y)`
-=========  ===============================  ==================================
-
-The sigmoid is evaluated as :math:`1/(1+e^{-|x|})` for :math:`x \ge 0` and
-:math:`e^{-|x|}/(1+e^{-|x|})` otherwise, so no exponential overflows.
+Activations and their derivatives are maps of :mod:`optkit.rules.activations`
+(written once, run by every backend's executor: generated loops on Numba and CuPy,
+whole-array expressions on the Array API path). Matrix products use the namespace's
+``matmul``; NumPy writes them straight into a gradient view (``out=``), other
+libraries assign the result.
 """
 
 from __future__ import annotations
@@ -28,48 +14,26 @@ from typing import Any
 import numpy as np
 
 from optkit._backend import Backend
+from optkit._exec import run_map
+from optkit.rules.activations import ACTIVATIONS as _MAPS
 
 __all__ = ["ACTIVATIONS", "activation_backward", "activation_forward", "matmul_into"]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-
-#: dtypes the Numba loops take (Numba has no float16 arithmetic on the CPU).
-_NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _numba_module():
-    from optkit.nn import _activations_numba
-
-    return _activations_numba
-
-
-def _use_numba(backend: Backend, *arrays: Any) -> bool:
-    return backend.name == "numba" and all(a.dtype in _NUMBA_DTYPES for a in arrays)
+ACTIVATIONS = tuple(_MAPS)
 
 
 def activation_forward(backend: Backend, kind: str, x: Any) -> Any:
     """The activation ``kind`` of ``x`` (a new array of ``x``'s shape and dtype)."""
-    if _use_numba(backend, x):
-        return _numba_module().forward(kind, x)
-    xp = backend.xp
-    if kind == "relu":
-        return xp.where(x < 0, xp.zeros_like(x), x)  # NaN stays NaN, as in torch
-    if kind == "tanh":
-        return xp.tanh(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    y = backend.xp.empty(x.shape, dtype=x.dtype)
+    run_map(backend, _MAPS[kind][0], {"x": x}, {"y": y})
+    return y
 
 
 def activation_backward(backend: Backend, kind: str, dy: Any, y: Any) -> Any:
     """``dy`` times the derivative of activation ``kind``, from its output ``y``."""
-    if _use_numba(backend, dy, y):
-        return _numba_module().backward(kind, dy, y)
-    xp = backend.xp
-    if kind == "relu":
-        return xp.where(y > 0, dy, xp.zeros_like(dy))
-    if kind == "tanh":
-        return dy * (1 - y * y)
-    return dy * (y * (1 - y))
+    dx = backend.xp.empty(dy.shape, dtype=dy.dtype)
+    run_map(backend, _MAPS[kind][1], {"dy": dy, "y": y}, {"dx": dx})
+    return dx
 
 
 def matmul_into(xp: Any, a: Any, b: Any, out: Any) -> Any:

@@ -27,6 +27,7 @@ __all__ = [
     "minimum",
     "sign",
     "sqrt",
+    "tanh",
     "where",
 ]
 
@@ -113,6 +114,7 @@ def _scalar_sign(x):
 sqrt = _unary("sqrt", _m.sqrt)
 exp = _unary("exp", _m.exp)
 log = _unary("log", _m.log)
+tanh = _unary("tanh", _m.tanh)
 abs = _unary("abs", builtins.abs)
 sign = _unary("sign", _scalar_sign)
 

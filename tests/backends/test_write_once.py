@@ -126,3 +126,30 @@ def test_numba_never_runs_the_reference(monkeypatch):
     ok.batch_norm_backward(np.ones_like(x), cache)
     ok.layer_norm(x, 3, backend="numba")
     ok.clip_by_global_norm([x], 1.0, backend="numba")
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "sigmoid"])
+def test_the_activation_maps_run_everywhere(backend, kind):
+    """The layers' activations are maps too: forward and backward on every backend
+    (the CUDA twin compiles ``tanh`` and ``exp`` into its C++), against NumPy float64."""
+    from optkit.rules.activations import ACTIVATIONS
+
+    forward, backward = ACTIVATIONS[kind]
+    x = np.concatenate([np.random.default_rng(6).standard_normal(61) * 30,
+                        [np.nan, np.inf, -np.inf, 0.0, 800.0, -800.0]])  # fmt: skip
+    dy = np.random.default_rng(7).standard_normal(x.size)
+    with np.errstate(all="ignore"):
+        want = {"relu": np.where(x < 0, 0.0, x), "tanh": np.tanh(x),
+                "sigmoid": np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))),
+                                    np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))}[kind]  # fmt: skip
+        want_dx = {"relu": np.where(want > 0, dy, 0.0), "tanh": dy * (1 - want * want),
+                   "sigmoid": dy * (want * (1 - want))}[kind]  # fmt: skip
+    be = _backend.resolve_backend(backend.optkit, backend.asarray(x))
+    y = backend.asarray(np.zeros_like(x))
+    run_map(be, forward, {"x": backend.asarray(x)}, {"y": y})
+    np.testing.assert_allclose(backend.to_numpy(y), want, rtol=1e-14, atol=1e-300)
+    dx = backend.asarray(np.zeros_like(x))
+    run_map(
+        be, backward, {"dy": backend.asarray(dy), "y": backend.asarray(want)}, {"dx": dx}
+    )
+    np.testing.assert_allclose(backend.to_numpy(dx), want_dx, rtol=1e-14, atol=1e-300)

@@ -9,7 +9,8 @@ import pytest
 from _nn_support import numeric_grad
 
 import optkit as ok
-from optkit.nn import Dropout, Linear, ReLU, Sigmoid, Tanh, _activations_numba
+from optkit import _backend
+from optkit.nn import Dropout, Linear, ReLU, Sigmoid, Tanh, _ops
 
 ACTIVATIONS = [ReLU, Tanh, Sigmoid]
 
@@ -90,7 +91,7 @@ def test_dropout_modes_and_seeding():
 @pytest.mark.parametrize("cls", ACTIVATIONS)
 def test_numba_activations_equal_the_reference(cls, dtype):
     """Same values as the NumPy path, NaN and infinities included, both sizes (serial
-    and parallel loops)."""
+    and parallel loops of the generated maps)."""
     rng = np.random.default_rng(3)
     for size in (37, 1 << 18):
         x = (rng.standard_normal(size) * 20).astype(dtype)
@@ -103,7 +104,8 @@ def test_numba_activations_equal_the_reference(cls, dtype):
         np.testing.assert_allclose(y_fast, y_ref, **tol)
         # The backward from the same output (1 - y*y cancels near |y| = 1, so one ulp
         # of tanh would show as a large relative difference).
-        dx_fast = _activations_numba.backward(cls.kind, dy, y_ref)
+        numba_backend = _backend.resolve_backend("numba", dy)
+        dx_fast = _ops.activation_backward(numba_backend, cls.kind, dy, y_ref)
         np.testing.assert_allclose(dx_fast, ref.backward(dy), **tol)
         assert fast.backward(dy).dtype == np.dtype(dtype)
 
