@@ -10,33 +10,27 @@ from that class: one definition of each algorithm.
 from __future__ import annotations
 
 import inspect
-import operator
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.autograd.graph import increment_version
 
-from optkit._exec import host_values
-from optkit.errors import NonFiniteGradientError
-from optkit.torch import _runs, _state_dict
-from optkit.torch._devices import bridge_for, check_grad, check_param
+from optkit.torch import _plan, _runs, _state_dict
+from optkit.torch._devices import bridge_for, check_param
 from optkit.torch._hypers import (
     BOOKKEEPING,
     TORCH_KEYS,
     GroupValues,
     check_devices,
-    flat,
     named,
     placeholder,
 )
-from optkit.torch._layout import build_layout
 from optkit.torch.flatten import GRAD_HOMES
 
 __all__ = ["TorchOptimizer"]
 
 _NONFINITE = ("raise", "skip", "propagate")
-_GRAD = operator.attrgetter("grad")
 _OWN = ("self", "params", "backend", "nonfinite")
 #: What a pickle keeps besides torch's defaults, state and param_groups.
 _PICKLED = ("_core", "_hyper_names", "nonfinite", "skipped_steps", "_applied")
@@ -172,7 +166,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         values = GroupValues(self._core, self._hyper_names)
         group = {**self.defaults, **param_group, "params": params}
         check_devices(group, self._hyper_names, params, index)
-        with _in_group(index):
+        with _plan.in_group(index):
             values.at(group, self._applied, bridge_for(params[0].device), labels)
         super().add_param_group(param_group)
         self._group_values.append(values)
@@ -231,9 +225,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        checked = [self._check_group(i, g) for i, g in enumerate(self.param_groups)]
-        plans = [self._plan_group(i, *c) for i, c in enumerate(checked)]
-        if self.nonfinite != "propagate" and not self._finite(plans):
+        checked = [_plan.check_group(self, i, g) for i, g in enumerate(self.param_groups)]
+        plans = [_plan.plan_group(self, i, *c) for i, c in enumerate(checked)]
+        if self.nonfinite != "propagate" and not _plan.finite(self, plans):
             self.skipped_steps += 1
             return loss
         for plan in plans:
@@ -249,84 +243,6 @@ class TorchOptimizer(torch.optim.Optimizer):
         increment_version(updated)  # autograd sees the in-place update
         self._applied += 1
         return loss
-
-    def _check_group(self, index: int, group: dict) -> tuple:
-        """Values and gradients of a group, checked (nothing is written). Gradients
-        already seen at the last step (the same tensor objects) are not checked again."""
-        params, labels = group["params"], self._labels[index]
-        grads = list(map(_GRAD, params))
-        layout = self._layouts[index]
-        same = layout is not None and _identical(grads, layout.grads)
-        if not same:
-            seen = {id(g) for g in layout.grads} if layout is not None else set()
-            for label, p, g in zip(labels, params, grads):
-                if g is not None and id(g) not in seen:
-                    check_grad(repr(label), p, g)
-        bridge = bridge_for(params[0].device)
-        with _in_group(index, "; nothing was updated"):
-            values = self._group_values[index].at(group, self._applied, bridge, labels)
-        return group, values, self._core.rule_for(values), grads, same
-
-    def _plan_group(self, index, group, values, rule, grads, same) -> list:
-        """The group's buckets and their runs: ``[(bucket, [run, ...]), ...]``."""
-        layout = self._layouts[index]
-        names = tuple(self._torch_name(s) for s in rule.state)
-        if (
-            layout is None
-            or (
-                not same
-                and any(
-                    g is not None and id(p) not in layout.members
-                    for p, g in zip(group["params"], grads)
-                )
-            )
-            or not layout.valid(self.state, names)
-        ):
-            layout = build_layout(self, group, self._labels[index], values, rule)
-            self._layouts[index] = layout
-        layout.grads = grads
-        per_element = any(hasattr(v, "shape") for v in flat(values.values()))
-        memo: dict[tuple, tuple] = {}
-        plan = []
-        for bucket in layout.buckets:
-            grads = [p.grad for p in bucket.params]
-            if not bucket.same_grads(grads):
-                bucket.refresh_grads(grads, GRAD_HOMES)
-            runs = []
-            for lo, hi, whole, key in _runs.runs(bucket, per_element):
-                if key not in memo:
-                    memo[key] = self._host(values, rule, key)
-                lifted, after = memo[key]
-                runs.append(
-                    _runs.Run(lo, hi, whole, rule, names, lifted, after, int(key[0]) + 1)
-                )
-            plan.append((bucket, runs))
-        return plan
-
-    def _host(self, values: dict, rule: Any, key: tuple) -> tuple:
-        """Lifted host values of a run whose members have step ``key[0]`` and host state
-        ``key[1:]``; and the host state after the step."""
-        t = int(key[0]) + 1
-        state = dict(zip(self.host_state_init, key[1:])) if t > 1 else {}
-        hypers = self._core.host_hypers(values, t, state)
-        return host_values(rule, hypers), state
-
-    def _finite(self, plans: list) -> bool:
-        """False to skip the step; raises with ``nonfinite="raise"``."""
-        for plan in plans:
-            for bucket, runs in plan:
-                count = bucket.backend.executor.count_nonfinite
-                with bucket.bridge.launch(bucket.device):
-                    for run in runs:
-                        if not count(_runs.grad_of(bucket, run)):
-                            continue
-                        if self.nonfinite == "skip":
-                            return False
-                        for i in range(run.lo, run.hi):
-                            bad = count(bucket.g_arrays[i])
-                            if bad:
-                                raise NonFiniteGradientError(bucket.labels[i], run.t, bad)
-        return True
 
     # ------------------------------------------------------------------ zero_grad
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -403,22 +319,3 @@ def _scalar() -> torch.dtype:
     from optkit.torch._devices import scalar_dtype
 
     return scalar_dtype()
-
-
-class _in_group:
-    """Prefix errors raised inside with ``group <index>: `` (and add ``suffix``)."""
-
-    def __init__(self, index: int, suffix: str = ""):
-        self.index, self.suffix = index, suffix
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if kind in (TypeError, ValueError):
-            raise kind(f"group {self.index}: {exc}{self.suffix}") from None
-        return False
-
-
-def _identical(a: list, b: list) -> bool:
-    return len(a) == len(b) and all(map(operator.is_, a, b))
